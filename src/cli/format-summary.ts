@@ -1,0 +1,17 @@
+import type { RunSummary } from '../metrics/run-stats.js';
+import { STAGES } from '../metrics/run-stats.js';
+
+/** The closing summary printed by `visionpipe run`. */
+export function formatSummary(s: RunSummary): string {
+  const stageLines = STAGES.map((stage) => `    ${stage.padEnd(12)} ${s.meanStageMs[stage].toFixed(2).padStart(8)} ms`);
+  const outputs = Object.entries(s.outputs).map(([name, path]) => `    ${name.padEnd(12)} ${path}`);
+  return [
+    `visionpipe: ${s.frames} frames in ${(s.elapsedMs / 1000).toFixed(1)} s = ${s.fps.toFixed(2)} fps end to end${s.stoppedEarly ? ' (stopped early)' : ''}`,
+    `  engine        ${s.engine}`,
+    `  latency       p50 ${s.latencyMs.p50.toFixed(1)} ms, p95 ${s.latencyMs.p95.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms (read → prediction)`,
+    `  mean per frame:`,
+    ...stageLines,
+    `  preprocessing copied ${(s.bytesCopiedPerFrame / 1024).toFixed(1)} KiB per frame; ring waits ${s.ringWaits}`,
+    ...(outputs.length > 0 ? ['  outputs:', ...outputs] : []),
+  ].join('\n');
+}

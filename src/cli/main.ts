@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { runCommand } from './run-command.js';
+import { modelsCommand, validateCommand } from './info-commands.js';
+import { reportError } from './report-error.js';
+
+const program = new Command()
+  .name('visionpipe')
+  .description('Real-time video inference: OpenCV capture → TensorFlow/ONNX model → annotated MP4 + JSON-lines events')
+  .showHelpAfterError()
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a whole number > 0, got "${value}"`);
+  return n;
+}
+
+program
+  .command('run')
+  .description('run a model over a video file')
+  .argument('<source>', 'video file path')
+  .option('-m, --model <name|path>', 'model descriptor name in models/ or path to a descriptor .yaml (default: centernet)')
+  .option('--engine <engine>', 'auto | onnx | tfjs (overrides the descriptor)')
+  .option('-o, --output <file.mp4>', 'write the annotated video here')
+  .option('-e, --events <file.jsonl>', 'write one JSON line of predictions per frame here')
+  .option('-c, --config <file.yaml>', 'config file (flags override it)')
+  .option('--max-frames <n>', 'stop after n frames', positiveInt)
+  .option('--ring-size <n>', 'input buffers shared with the inference worker (2 = double buffering)', positiveInt)
+  .option('--log-level <level>', 'silent | error | warn | info | debug')
+  .option('--json-logs', 'log JSON lines to stderr even on a terminal')
+  .option('-q, --quiet', 'no progress bar')
+  .option('-v, --verbose', 'debug logs and stack traces on errors')
+  .action(async (source: string, opts) => {
+    process.exitCode = await runCommand(source, opts);
+  });
+
+program
+  .command('validate')
+  .description('check a config file (and its model descriptor) without running anything')
+  .argument('<config.yaml>')
+  .action((file: string) => {
+    process.exitCode = validateCommand(file);
+  });
+
+program
+  .command('models')
+  .description('list the model descriptors in models/')
+  .action(() => {
+    process.exitCode = modelsCommand();
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = reportError(err, process.argv.includes('--verbose') || process.argv.includes('-v'));
+}

@@ -1,0 +1,22 @@
+import { createRequire } from 'node:module';
+
+/**
+ * The one place that loads OpenCV. @u4/opencv4nodejs works in exactly one thread per process (loading it in the
+ * main thread and a worker aborts the process), so only the main thread imports this module; workers never do.
+ * Its loader logs build-configuration chatter to stdout at load time, which would corrupt a CLI's output: it is
+ * silenced here.
+ */
+const require = createRequire(import.meta.url);
+const cvRequire = createRequire(require.resolve('@u4/opencv4nodejs'));
+try {
+  (cvRequire('@u4/opencv-build') as { Log: { silence: boolean } }).Log.silence = true;
+} catch {
+  // Older layouts without @u4/opencv-build: the chatter stays, nothing breaks.
+}
+
+export type CV = typeof import('@u4/opencv4nodejs').default;
+export type Mat = import('@u4/opencv4nodejs').Mat;
+
+const loaded = cvRequire('@u4/opencv4nodejs') as { default?: CV } & CV;
+/** The OpenCV binding (OpenCV 4.x through @u4/opencv4nodejs). */
+export const cv: CV = loaded.default ?? loaded;

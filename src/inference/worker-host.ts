@@ -1,0 +1,158 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { VisionpipeError, type ErrorCode, ERROR_CODES } from '../errors.js';
+import type { ModelDescriptor } from '../models/descriptor-schema.js';
+import type { EngineInfo } from './engine.js';
+import type { FromWorker, SerializedError, ToWorker, WorkerInit } from './worker-protocol.js';
+
+/** One finished inference, with the input buffer handed back for reuse. */
+export interface WorkerRunResult {
+  slotId: number;
+  buffer: ArrayBuffer;
+  output: Float32Array;
+  outputDims: number[];
+  /** Time inside engine.run, measured in the worker. */
+  inferMs: number;
+}
+
+interface Pending {
+  resolve: (r: WorkerRunResult) => void;
+  reject: (e: Error) => void;
+  giveBack: (slotId: number, buffer: ArrayBuffer) => void;
+}
+
+/**
+ * The main thread's handle on the inference worker. `run` transfers an input buffer to the worker and resolves
+ * with the output and the same buffer transferred back; runs complete in the order they were sent.
+ */
+export class InferenceWorkerHost {
+  private seq = 0;
+  private readonly pending = new Map<number, Pending>();
+  private closed = false;
+  private failure: Error | undefined;
+
+  private constructor(
+    private readonly worker: Worker,
+    /** What the engine reported once loaded. */
+    readonly info: EngineInfo,
+  ) {
+    worker.on('message', (msg: FromWorker) => this.onMessage(msg));
+    worker.on('error', (err) => this.failAll(inferenceError(`The inference worker crashed: ${err.message}`)));
+    worker.on('exit', (code) => {
+      if (!this.closed) this.failAll(inferenceError(`The inference worker exited unexpectedly (code ${code})`));
+    });
+  }
+
+  /** Starts a worker, loads the model in it, and resolves once it is ready (or rejects with the load error). */
+  static async start(descriptor: ModelDescriptor, engine: 'onnx' | 'tfjs'): Promise<InferenceWorkerHost> {
+    const init: WorkerInit = { descriptor, engine };
+    const worker = spawnWorker(init);
+    const info = await new Promise<EngineInfo>((resolve, reject) => {
+      const onMessage = (msg: FromWorker) => {
+        if (msg.type === 'ready') resolve(msg.info);
+        else if (msg.type === 'fatal') reject(deserialize(msg.error));
+        else return;
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+      };
+      const onError = (err: Error) => reject(inferenceError(`The inference worker failed to start: ${err.message}`));
+      worker.on('message', onMessage);
+      worker.once('error', onError);
+    }).catch(async (err: unknown) => {
+      await worker.terminate();
+      throw err;
+    });
+    return new InferenceWorkerHost(worker, info);
+  }
+
+  /**
+   * Sends one input. `buffer` is transferred: it is detached here until the result (or error) brings it back,
+   * at which point `giveBack` is called with it — before the promise settles.
+   */
+  run(
+    slotId: number,
+    buffer: ArrayBuffer,
+    dims: number[],
+    dtype: 'float32' | 'uint8',
+    giveBack: (slotId: number, buffer: ArrayBuffer) => void,
+  ): Promise<WorkerRunResult> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(inferenceError('The inference worker is closed'));
+    const seq = this.seq++;
+    const msg: ToWorker = { type: 'run', seq, slotId, buffer, dims, dtype };
+    return new Promise<WorkerRunResult>((resolve, reject) => {
+      this.pending.set(seq, { resolve, reject, giveBack });
+      this.worker.postMessage(msg, [buffer]);
+    });
+  }
+
+  /** Runs sent but not yet answered. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Disposes the engine and ends the thread. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.failure === undefined) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        this.worker.on('message', (msg: FromWorker) => {
+          if (msg.type === 'disposed') {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        this.worker.postMessage({ type: 'dispose' } satisfies ToWorker);
+      });
+    }
+    await this.worker.terminate();
+  }
+
+  private onMessage(msg: FromWorker): void {
+    if (msg.type !== 'result' && msg.type !== 'run-error') return;
+    const p = this.pending.get(msg.seq);
+    if (p === undefined) return;
+    this.pending.delete(msg.seq);
+    p.giveBack(msg.slotId, msg.buffer);
+    if (msg.type === 'result') {
+      p.resolve({ slotId: msg.slotId, buffer: msg.buffer, output: msg.output, outputDims: msg.outputDims, inferMs: msg.inferMs });
+    } else p.reject(deserialize(msg.error));
+  }
+
+  private failAll(err: Error): void {
+    this.failure ??= err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
+
+/**
+ * From dist/ the worker is plain JS. From the TypeScript sources (tests, `tsx`), Node 20 does not apply
+ * `--import tsx` to a worker's entry module, so a tiny bootstrap registers tsx's loader and then imports it.
+ */
+function spawnWorker(init: WorkerInit): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+  const tsxDir = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
+  const tsxApi = pathToFileURL(join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href;
+  const entry = new URL('./worker.ts', import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData: init });
+}
+
+function inferenceError(what: string): VisionpipeError {
+  return new VisionpipeError('VP_INFERENCE_FAILED', what);
+}
+
+function deserialize(e: SerializedError): Error {
+  if (e.code !== undefined && e.code in ERROR_CODES) {
+    const err = new VisionpipeError(e.code as ErrorCode, '');
+    // Keep the worker's full message (it already carries the hint).
+    Object.defineProperty(err, 'message', { value: e.message });
+    return err;
+  }
+  return inferenceError(`Inference failed: ${e.message}`);
+}

@@ -1,0 +1,42 @@
+import type { ModelDescriptor } from '../models/descriptor-schema.js';
+import type { EngineInfo } from './engine.js';
+
+/** Messages between the main thread (worker-host.ts) and the inference worker (worker.ts). */
+
+export interface WorkerInit {
+  descriptor: ModelDescriptor;
+  engine: 'onnx' | 'tfjs';
+}
+
+export interface SerializedError {
+  code?: string;
+  message: string;
+}
+
+export type ToWorker =
+  | {
+      type: 'run';
+      seq: number;
+      slotId: number;
+      /** The ring slot's buffer, transferred (detached on the main thread until it comes back). */
+      buffer: ArrayBuffer;
+      dims: number[];
+      dtype: 'float32' | 'uint8';
+    }
+  | { type: 'dispose' };
+
+export type FromWorker =
+  | { type: 'ready'; info: EngineInfo }
+  | { type: 'fatal'; error: SerializedError }
+  | {
+      type: 'result';
+      seq: number;
+      slotId: number;
+      /** The input buffer, transferred back so its slot can be reused. */
+      buffer: ArrayBuffer;
+      output: Float32Array;
+      outputDims: number[];
+      inferMs: number;
+    }
+  | { type: 'run-error'; seq: number; slotId: number; buffer: ArrayBuffer; error: SerializedError }
+  | { type: 'disposed' };

@@ -1,0 +1,28 @@
+import { VisionpipeError } from '../errors.js';
+import type { EngineInfo } from '../inference/engine.js';
+import type { ModelDescriptor } from '../models/descriptor-schema.js';
+
+/** The model's declared input shape must agree with the descriptor (dynamic dimensions agree with anything). */
+export function checkModelInput(info: EngineInfo, d: ModelDescriptor, expected: readonly number[]): void {
+  const actual = info.inputShape;
+  if (actual.length === 0) return; // the model does not declare its shape
+  const agrees = actual.length === expected.length && actual.every((dim, i) => dim === null || dim === expected[i]);
+  if (!agrees) {
+    throw new VisionpipeError('VP_MODEL_SHAPE_MISMATCH', `The model "${d.name}" does not take the input its descriptor describes`, {
+      value: `model input "${info.inputName}" of shape [${actual.map((x) => x ?? '?').join(', ')}]`,
+      expected: `[${expected.join(', ')}] (descriptor ${d.descriptorPath}: input.sizeWh ${d.input.sizeWh.join('x')}, layout ${d.input.layout})`,
+    });
+  }
+}
+
+/** The onnx engine reads .onnx files; the tfjs engine reads TF.js models. */
+export function checkEngineFormat(engine: 'onnx' | 'tfjs', d: ModelDescriptor): void {
+  const ok = engine === 'onnx' ? d.format === 'onnx' : d.format.startsWith('tfjs');
+  if (!ok) {
+    throw new VisionpipeError('VP_ENGINE_UNAVAILABLE', `The ${engine} engine cannot run a ${d.format} model ("${d.name}")`, {
+      value: engine,
+      expected: d.format === 'onnx' ? 'engine onnx' : 'engine tfjs',
+      hint: 'Use --engine auto (the descriptor’s engine), or convert the model first.',
+    });
+  }
+}

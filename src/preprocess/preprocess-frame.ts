@@ -1,0 +1,86 @@
+import { cv, type Mat } from '../cv.js';
+import type { ModelDescriptor } from '../models/descriptor-schema.js';
+import { planResize, type InputTransform } from './letterbox-geometry.js';
+
+/** Everything preprocessing needs, derived once from a model descriptor. */
+export interface PreprocessSpec {
+  inputWh: readonly [number, number];
+  layout: 'nhwc' | 'nchw';
+  dtype: 'float32' | 'uint8';
+  resize: 'stretch' | 'letterbox' | 'center-crop';
+  pixelFormat: 'rgb' | 'bgr';
+  scale: number;
+  mean: readonly [number, number, number];
+  std: readonly [number, number, number];
+  padValue: number;
+}
+
+export function preprocessSpecOf(d: ModelDescriptor): PreprocessSpec {
+  return { inputWh: d.input.sizeWh, layout: d.input.layout, dtype: d.input.dtype, ...d.preprocess };
+}
+
+/** Tensor dims for one frame: [1, H, W, 3] or [1, 3, H, W]. */
+export function inputDims(spec: PreprocessSpec): number[] {
+  const [w, h] = spec.inputWh;
+  return spec.layout === 'nhwc' ? [1, h, w, 3] : [1, 3, h, w];
+}
+
+export function inputByteLength(spec: PreprocessSpec): number {
+  const [w, h] = spec.inputWh;
+  return w * h * 3 * (spec.dtype === 'float32' ? 4 : 1);
+}
+
+export interface PreprocessResult {
+  transform: InputTransform;
+  /** Bytes copied in JS-visible memory for this frame (out of OpenCV, then into the slot). */
+  bytesCopied: number;
+}
+
+/**
+ * Resizes (stretch / letterbox / centre-crop), converts colour, normalises and lays out one BGR frame into
+ * `target` (a ring slot's memory) with OpenCV's async functions, so the event loop stays free.
+ * value = (pixel * scale - mean[c]) / std[c].
+ */
+export async function preprocessInto(frame: Mat, spec: PreprocessSpec, target: ArrayBuffer): Promise<PreprocessResult> {
+  const plan = planResize(spec.resize, [frame.cols, frame.rows], spec.inputWh);
+  const [rw, rh] = plan.resizedWh;
+  let m = await frame.resizeAsync(rh, rw, 0, 0, cv.INTER_LINEAR);
+  const [top, bottom, left, right] = plan.padTblr;
+  if (top + bottom + left + right > 0) {
+    const p = spec.padValue;
+    m = await m.copyMakeBorderAsync(top, bottom, left, right, cv.BORDER_CONSTANT, new cv.Vec3(p, p, p));
+  }
+  if (plan.cropXywh !== null) {
+    const [x, y, w, h] = plan.cropXywh;
+    m = m.getRegion(new cv.Rect(x, y, w, h)).copy();
+  }
+  if (spec.pixelFormat === 'rgb') m = await m.cvtColorAsync(cv.COLOR_BGR2RGB);
+
+  const [iw, ih] = spec.inputWh;
+  const planeBytes = iw * ih * (spec.dtype === 'float32' ? 4 : 1);
+  let copied = 0;
+  const put = (mat: Mat, byteOffset: number) => {
+    const data = mat.getData();
+    new Uint8Array(target, byteOffset, data.byteLength).set(data);
+    copied += 2 * data.byteLength;
+  };
+
+  if (spec.dtype === 'uint8') {
+    if (spec.layout === 'nhwc') put(m, 0);
+    else (await m.splitChannelsAsync()).forEach((plane, c) => put(plane, c * planeBytes));
+    return { transform: plan, bytesCopied: copied };
+  }
+
+  const alpha = [0, 1, 2].map((c) => spec.scale / (spec.std[c] ?? 1));
+  const beta = [0, 1, 2].map((c) => -(spec.mean[c] ?? 0) / (spec.std[c] ?? 1));
+  const uniform = alpha.every((a) => a === alpha[0]) && beta.every((b) => b === beta[0]);
+  if (spec.layout === 'nhwc' && uniform) {
+    put(await m.convertToAsync(cv.CV_32FC3, alpha[0], beta[0]), 0);
+  } else {
+    const planes = await m.splitChannelsAsync();
+    const floats = await Promise.all(planes.map((p, c) => p.convertToAsync(cv.CV_32FC1, alpha[c], beta[c])));
+    if (spec.layout === 'nchw') floats.forEach((plane, c) => put(plane, c * planeBytes));
+    else put(new cv.Mat(floats), 0);
+  }
+  return { transform: plan, bytesCopied: copied };
+}

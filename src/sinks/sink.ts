@@ -1,0 +1,14 @@
+import type { AnnotatedFrame } from '../pipeline/frame.js';
+
+/** Where finished frames go. `write` resolves when the sink can take the next frame (its backpressure). */
+export interface Sink {
+  readonly name: string;
+  write(frame: AnnotatedFrame): Promise<void>;
+  /** Flushes and finalises; resolves with the path of what was written. */
+  close(): Promise<string>;
+  /**
+   * Stops after a failure elsewhere: keeps what was written, finalised where possible, under a `.partial` name
+   * so it cannot be mistaken for a complete output. Resolves with that path (or null if nothing was written).
+   */
+  abort(): Promise<string | null>;
+}
