@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { FrameRing } from '../../../src/pipeline/frame-ring.js';
+
+describe('FrameRing', () => {
+  it('hands out each slot once until it is given back', async () => {
+    const ring = new FrameRing(2, 16);
+    const a = await ring.acquire();
+    const b = await ring.acquire();
+    expect(new Set([a.id, b.id]).size).toBe(2);
+    expect(ring.tryAcquire()).toBeUndefined();
+    expect(ring.inUse).toBe(2);
+  });
+
+  it('makes acquire wait while every slot is lent, and wakes it on give-back', async () => {
+    const ring = new FrameRing(1, 8);
+    const slot = await ring.acquire();
+    const lent = ring.lend(slot);
+    let got = false;
+    const next = ring.acquire().then((s) => ((got = true), s));
+    await Promise.resolve();
+    expect(got).toBe(false);
+    expect(ring.waits).toBe(1);
+    ring.giveBack(slot.id, lent);
+    const again = await next;
+    expect(again.id).toBe(slot.id);
+    expect(again.generation).toBe(2);
+    expect(again.buffer).toBe(lent);
+  });
+
+  it('detaches the buffer while lent so nothing can write into it', async () => {
+    const ring = new FrameRing(2, 8);
+    const slot = await ring.acquire();
+    ring.lend(slot);
+    expect(slot.buffer).toBeNull();
+    expect(slot.state).toBe('inference');
+  });
+
+  it.each([
+    ['lending a slot twice', (ring: FrameRing, id: number, buf: ArrayBuffer) => ring.lend({ id, buffer: buf, state: 'inference', generation: 1 })],
+    ['giving back a free slot', (ring: FrameRing, id: number, buf: ArrayBuffer) => (ring.giveBack(id, buf), ring.giveBack(id, buf))],
+    ['giving back a buffer of the wrong size', (ring: FrameRing, id: number) => ring.giveBack(id, new ArrayBuffer(3))],
+    ['giving back an unknown slot', (ring: FrameRing, _id: number, buf: ArrayBuffer) => ring.giveBack(99, buf)],
+  ])('rejects %s', async (_name, misuse) => {
+    const ring = new FrameRing(2, 8);
+    const slot = await ring.acquire();
+    const buf = ring.lend(slot);
+    expect(() => misuse(ring, slot.id, buf)).toThrow();
+  });
+
+  it('returns an abandoned slot to the pool', async () => {
+    const ring = new FrameRing(1, 8);
+    const slot = await ring.acquire();
+    ring.abandon(slot);
+    expect(ring.tryAcquire()?.id).toBe(slot.id);
+  });
+});
