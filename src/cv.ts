@@ -6,6 +6,8 @@ import { createRequire } from 'node:module';
  * Its loader logs build-configuration chatter to stdout at load time, which would corrupt a CLI's output: it is
  * silenced here.
  */
+// OpenCV's own log (backend probing warnings for files that are not videos) would drown our one clear message.
+process.env['OPENCV_LOG_LEVEL'] ??= 'ERROR';
 const require = createRequire(import.meta.url);
 const cvRequire = createRequire(require.resolve('@u4/opencv4nodejs'));
 try {

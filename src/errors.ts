@@ -44,7 +44,9 @@ export class VisionpipeError extends Error {
     const parts = [what];
     if (details.value !== undefined) parts.push(`got ${formatValue(details.value)}`);
     if (details.expected !== undefined) parts.push(`expected ${details.expected}`);
-    super(`${parts.join('; ')}. ${hint}`, details.cause === undefined ? undefined : { cause: details.cause });
+    const head = parts.join('; ').trimEnd();
+    const message = `${head}${/[.:]$/.test(head) ? '' : '.'}\n  → ${hint}`;
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'VisionpipeError';
     this.code = code;
     this.value = details.value;

@@ -23,7 +23,7 @@ export function parseConfig(raw: unknown, origin = 'config'): Config {
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) {
     const lines = result.error.issues.map((issue) => describeIssue(issue, raw));
-    throw new VisionpipeError('VP_CONFIG_INVALID', `Invalid configuration in ${origin}:\n  - ${lines.join('\n  - ')}\n`);
+    throw new VisionpipeError('VP_CONFIG_INVALID', `Invalid configuration in ${origin}:\n  - ${lines.join('\n  - ')}`);
   }
   return deepFreeze(result.data);
 }

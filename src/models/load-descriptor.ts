@@ -35,7 +35,7 @@ export function loadModelDescriptor(nameOrPath: string, dir = MODELS_DIR): Model
   const result = ModelDescriptorSchema.safeParse(raw);
   if (!result.success) {
     const lines = result.error.issues.map((i) => `${i.path.map(String).join('.') || '(top level)'}: ${i.message}`);
-    throw new VisionpipeError('VP_MODEL_INVALID', `Invalid model descriptor ${file}:\n  - ${lines.join('\n  - ')}\n`, {
+    throw new VisionpipeError('VP_MODEL_INVALID', `Invalid model descriptor ${file}:\n  - ${lines.join('\n  - ')}`, {
       hint: 'Fix the descriptor; models/README.md documents each field.',
     });
   }

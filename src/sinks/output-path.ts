@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { VisionpipeError } from '../errors.js';
 
@@ -16,7 +16,7 @@ export function prepareOutputPath(path: string, what: string): string {
         expected: 'a file path such as out/result.mp4',
       });
     }
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     accessSync(dir, constants.W_OK);
   } catch (cause) {
     if (cause instanceof VisionpipeError) throw cause;
@@ -27,6 +27,22 @@ export function prepareOutputPath(path: string, what: string): string {
     });
   }
   return abs;
+}
+
+/**
+ * mkdir -p, one level at a time. (Node's `mkdirSync(…, { recursive: true })` never returns for a path under
+ * /proc, where mkdir keeps answering ENOENT: seen here.)
+ */
+function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  let cursor = dir;
+  while (!existsSync(cursor)) {
+    missing.unshift(cursor);
+    const parent = dirname(cursor);
+    if (parent === cursor) break;
+    cursor = parent;
+  }
+  for (const d of missing) mkdirSync(d);
 }
 
 /** Outputs are written under this name and renamed to the final name only when complete. */

