@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
+import { benchCommand } from './bench-command.js';
 import { runCommand } from './run-command.js';
 import { modelsCommand, validateCommand } from './info-commands.js';
 import { reportError } from './report-error.js';
@@ -33,6 +34,16 @@ program
   .option('-v, --verbose', 'debug logs and stack traces on errors')
   .action(async (source: string, opts) => {
     process.exitCode = await runCommand(source, opts);
+  });
+
+program
+  .command('bench')
+  .description('measure the sequential loop against the overlapped pipeline, side by side (npm run bench)')
+  .option('--clip <file>', 'video to run (default: ../shared/samples/vtest.avi, else samples/vtest.avi)')
+  .option('--max-frames <n>', 'only the first n frames', positiveInt)
+  .option('--only <model>', 'only the case of this model')
+  .action(async (opts) => {
+    process.exitCode = await benchCommand(opts);
   });
 
 program

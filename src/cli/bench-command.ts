@@ -1,0 +1,31 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { benchFilePipeline, formatBench, type BenchCase } from '../bench/file-pipeline-bench.js';
+import { reportError } from './report-error.js';
+
+/**
+ * `visionpipe bench`: side-by-side measurements in one run. Uses ../shared's clips when present, else
+ * samples/vtest.avi (from `bash scripts/setup.sh --samples`).
+ */
+export async function benchCommand(flags: { clip?: string; maxFrames?: number; only?: string }): Promise<number> {
+  try {
+    const shared = resolve('..', 'shared', 'samples', 'vtest.avi');
+    const clip = flags.clip ?? (existsSync(shared) ? shared : resolve('samples', 'vtest.avi'));
+    const cases: BenchCase[] = [
+      { name: 'classification, onnx', clip, model: 'mlperf-tiny-resnet', maxFrames: flags.maxFrames ?? null },
+      { name: 'detection (default model), tfjs', clip, model: 'centernet', maxFrames: flags.maxFrames ?? null },
+    ].filter((c) => flags.only === undefined || c.model === flags.only);
+    process.stdout.write(`# visionpipe bench (${new Date().toISOString()})\n\n`);
+    for (const c of cases) {
+      process.stderr.write(`bench: ${c.name} …\n`);
+      try {
+        process.stdout.write(`${formatBench(c, await benchFilePipeline(c))}\n`);
+      } catch (err) {
+        process.stdout.write(`### ${c.name}: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
+      }
+    }
+    return 0;
+  } catch (err) {
+    return reportError(err, false);
+  }
+}
