@@ -21,8 +21,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # --- system packages --------------------------------------------------------------------------------------------
 # libopencv-dev: the OpenCV 4.6 that @u4/opencv4nodejs compiles against; ffmpeg: the MP4 encoder and ffprobe;
-# g++/make/python3/pkg-config: node-gyp's toolchain.
-packages=(libopencv-dev ffmpeg pkg-config g++ make python3)
+# g++/make/python3/pkg-config: node-gyp's toolchain. GStreamer's RTSP server (python3-gi, gir1.2-gst-rtsp-server-1.0,
+# x264enc from plugins-ugly, jpegdec from plugins-good): the real RTSP camera the live-source tests start on 127.0.0.1.
+packages=(libopencv-dev ffmpeg pkg-config g++ make python3
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

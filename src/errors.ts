@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   VP_CONFIG_INVALID: 'Fix each key listed; `visionpipe validate <file>` checks a config without running it.',
   VP_SOURCE_NOT_FOUND: 'Check the path of the video file; it must exist and be readable.',
   VP_SOURCE_UNREADABLE: 'Give a video OpenCV can decode (.mp4, .avi, .mkv …); check the file is not truncated.',
+  VP_SOURCE_LOST: 'Check the camera and the URL; raise source.reconnect.maxAttempts, or set it to null to retry forever.',
   VP_MODEL_NOT_FOUND: 'Give a descriptor name from models/ (see `visionpipe models`) or a path to a descriptor .yaml.',
   VP_MODEL_INVALID: 'Re-export or re-download the model; check format and engine in its descriptor.',
   VP_MODEL_SHAPE_MISMATCH: "Make the descriptor's input sizeWh / layout match the model's input.",

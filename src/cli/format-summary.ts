@@ -11,6 +11,9 @@ export function formatSummary(s: RunSummary): string {
     `  latency       p50 ${s.latencyMs.p50.toFixed(1)} ms, p95 ${s.latencyMs.p95.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms (read → prediction)`,
     `  mean per frame:`,
     ...stageLines,
+    ...Object.entries(s.drops)
+      .filter(([, byReason]) => Object.values(byReason).some((n) => n > 0))
+      .map(([source, byReason]) => `  dropped       ${source}: ${Object.entries(byReason).map(([r, n]) => `${r} ${n}`).join(', ')}`),
     `  preprocessing copied ${(s.bytesCopiedPerFrame / 1024).toFixed(1)} KiB per frame; ring waits ${s.ringWaits}`,
     ...(outputs.length > 0 ? ['  outputs:', ...outputs] : []),
   ].join('\n');

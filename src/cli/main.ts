@@ -19,8 +19,8 @@ function positiveInt(value: string): number {
 
 program
   .command('run')
-  .description('run a model over a video file')
-  .argument('<source>', 'video file path')
+  .description('run a model over video files, RTSP / HTTP streams or cameras')
+  .argument('<sources...>', 'video file, rtsp:// URL, /dev/videoN or camera index; several share one inference worker')
   .option('-m, --model <name|path>', 'model descriptor name in models/ or path to a descriptor .yaml (default: centernet)')
   .option('--engine <engine>', 'auto | onnx | tfjs (overrides the descriptor)')
   .option('-o, --output <file.mp4>', 'write the annotated video here')
@@ -32,8 +32,8 @@ program
   .option('--json-logs', 'log JSON lines to stderr even on a terminal')
   .option('-q, --quiet', 'no progress bar')
   .option('-v, --verbose', 'debug logs and stack traces on errors')
-  .action(async (source: string, opts) => {
-    process.exitCode = await runCommand(source, opts);
+  .action(async (sources: string[], opts) => {
+    process.exitCode = await runCommand(sources, opts);
   });
 
 program

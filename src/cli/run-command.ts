@@ -20,18 +20,17 @@ export interface RunFlags {
 }
 
 /** `visionpipe run <source>`; returns the exit code. */
-export async function runCommand(source: string, flags: RunFlags): Promise<number> {
+export async function runCommand(sources: string[], flags: RunFlags): Promise<number> {
   const verbose = flags.verbose === true;
   try {
     const overrides = {
-      source: { uri: source, maxFrames: flags.maxFrames },
       model: flags.model,
       engine: flags.engine,
       output: { video: flags.output, events: flags.events },
       pipeline: { ringSize: flags.ringSize },
       log: { level: verbose ? 'debug' : flags.logLevel },
     } as ConfigOverrides;
-    const config = loadConfig({ file: flags.config, overrides });
+    const config = loadConfig({ file: flags.config, overrides, sourceUris: sources, maxFrames: flags.maxFrames });
     const log = createLogger(config.log.level, flags.jsonLogs === true ? { json: true } : {});
     const pipeline = await createPipeline(config, { logger: log });
 
@@ -44,7 +43,8 @@ export async function runCommand(source: string, flags: RunFlags): Promise<numbe
     };
     process.on('SIGINT', onSigint);
 
-    const total = config.source.maxFrames ?? pipeline.source.info.frameCount;
+    const [first] = pipeline.sources;
+    const total = pipeline.sources.length === 1 ? (config.source[0]?.maxFrames ?? first?.info.frameCount ?? null) : null;
     const showBar = flags.quiet !== true && process.stderr.isTTY && total !== null;
     const bar = new cliProgress.SingleBar(
       { format: ' {bar} {value}/{total} frames | {fps} fps | ETA {eta_formatted}', stream: process.stderr, hideCursor: true },
@@ -52,10 +52,12 @@ export async function runCommand(source: string, flags: RunFlags): Promise<numbe
     );
     if (showBar) bar.start(total ?? 0, 0, { fps: '0.0' });
     const startMs = performance.now();
+    let done = 0;
     pipeline.predictions$.subscribe({
-      next: (p) => {
-        const fps = ((p.frameIndex + 1) * 1000) / Math.max(1, performance.now() - startMs);
-        if (showBar) bar.update(p.frameIndex + 1, { fps: fps.toFixed(1) });
+      next: () => {
+        done++;
+        const fps = (done * 1000) / Math.max(1, performance.now() - startMs);
+        if (showBar) bar.update(done, { fps: fps.toFixed(1) });
       },
       error: () => undefined,
     });

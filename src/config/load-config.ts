@@ -12,9 +12,27 @@ type DeepPartial<T> = T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } 
  * Reads a YAML config file (optional), merges overrides over it, validates the result against the one schema,
  * reports every problem at once with its key path, and returns a deeply frozen Config.
  */
-export function loadConfig(options: { file?: string | undefined; overrides?: ConfigOverrides } = {}): Config {
+export function loadConfig(
+  options: {
+    file?: string | undefined;
+    overrides?: ConfigOverrides;
+    /** Source URIs from the command line: they replace the file's; each keeps the file's per-source settings. */
+    sourceUris?: readonly string[];
+    /** Applies to every source. */
+    maxFrames?: number | undefined;
+  } = {},
+): Config {
   const fromFile = options.file === undefined ? {} : readYamlFile(options.file);
-  const merged = deepMerge(fromFile, options.overrides ?? {});
+  const merged = deepMerge(fromFile, options.overrides ?? {}) as Record<string, unknown>;
+  if (options.sourceUris !== undefined || options.maxFrames !== undefined) {
+    const fileSources = ([] as unknown[]).concat(merged['source'] ?? []);
+    const uris = options.sourceUris ?? fileSources.map((s) => (s as { uri?: string }).uri);
+    merged['source'] = uris.map((uri, i) => ({
+      ...(isPlainObject(fileSources[i]) ? fileSources[i] : isPlainObject(fileSources[0]) ? fileSources[0] : {}),
+      uri,
+      ...(options.maxFrames === undefined ? {} : { maxFrames: options.maxFrames }),
+    }));
+  }
   return parseConfig(merged, options.file);
 }
 
@@ -44,7 +62,8 @@ function readYamlFile(file: string): unknown {
   return value ?? {};
 }
 
-function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
+function describeIssue(original: z.core.$ZodIssue, raw: unknown): string {
+  const issue = singleSourcePath(original, raw);
   const path = issue.path.length === 0 ? '(top level)' : issue.path.map(String).join('.');
   if (issue.code === 'unrecognized_keys') {
     const where = issue.path.length === 0 ? 'at the top level' : `in ${path}`;
@@ -53,6 +72,15 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   const received = valueAt(raw, issue.path);
   const got = received === undefined ? 'nothing' : JSON.stringify(received);
   return `${path}: ${issue.message} (got ${got})`;
+}
+
+/** A single `source:` object is validated as a list of one: report its keys as source.x, not source.0.x. */
+function singleSourcePath(issue: z.core.$ZodIssue, raw: unknown): z.core.$ZodIssue {
+  const source = (raw as { source?: unknown } | null)?.source;
+  if (issue.path[0] === 'source' && issue.path[1] === 0 && !Array.isArray(source)) {
+    return { ...issue, path: ['source', ...issue.path.slice(2)] };
+  }
+  return issue;
 }
 
 function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {

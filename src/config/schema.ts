@@ -8,12 +8,47 @@ import { z } from 'zod';
 const nonNegativeInt = z.number().int().nonnegative();
 const positiveInt = z.number().int().positive();
 
+export const ReconnectSchema = z.strictObject({
+  /** First wait after a lost or failed connection. */
+  initialDelayMs: positiveInt.default(500),
+  /** The wait doubles per failed attempt up to this. */
+  maxDelayMs: positiveInt.default(10_000),
+  /** Give up after this many failed attempts in a row; null = retry forever. */
+  maxAttempts: positiveInt.nullable().default(null),
+  /** ± fraction of random spread on each wait, so many cameras do not reconnect in lockstep. */
+  jitter: z.number().min(0).max(1).default(0.2),
+});
+
+export const CaptureSchema = z.strictObject({
+  /** RTSP transport: tcp survives packet loss; udp has less delay on a clean network. */
+  transport: z.enum(['tcp', 'udp']).default('tcp'),
+  /** Give up a connection attempt after this (then back off and retry). */
+  openTimeoutMs: positiveInt.default(5000),
+  /** A read that waits longer than this ends the connection (then reconnect). */
+  readTimeoutMs: positiveInt.default(5000),
+  /** Ask FFmpeg not to buffer input (fflags nobuffer, flags low_delay). */
+  lowDelay: z.boolean().default(true),
+});
+
 export const SourceSchema = z
   .strictObject({
-    /** A video file path (live sources come later: rtsp://, /dev/videoN). */
+    /** A video file path, rtsp:// rtsps:// http(s):// URL, /dev/videoN, or a camera index ("0"). */
     uri: z.string().min(1),
-    /** Stop after this many frames; omit or null for the whole file. */
+    /** auto: URLs and cameras are live, paths are files. */
+    kind: z.enum(['auto', 'file', 'live']).default('auto'),
+    /** Stop after this many frames; omit or null for the whole file / forever. */
     maxFrames: positiveInt.nullable().default(null),
+    /**
+     * What happens when the pipeline is busy. all: wait (files never drop). latest: keep only the newest waiting
+     * frame and count the dropped ones (live). auto: all for files, latest for live sources.
+     */
+    backpressure: z.enum(['auto', 'all', 'latest']).default('auto'),
+    /** Live: a frame older than this when inference could start is dropped, not run. */
+    maxStalenessMs: positiveInt.default(1000),
+    /** Live: connected but no frame for this long = stalled. */
+    stallTimeoutMs: positiveInt.default(5000),
+    reconnect: ReconnectSchema.prefault({}),
+    capture: CaptureSchema.prefault({}),
   })
   .describe('where frames come from');
 
@@ -58,7 +93,8 @@ export const OutputSchema = z.strictObject({
 });
 
 export const ConfigSchema = z.strictObject({
-  source: SourceSchema,
+  /** One source, or several sharing one inference worker. */
+  source: z.preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(SourceSchema).min(1)),
   /** A descriptor name from models/ (e.g. `centernet`) or a path to a descriptor YAML. */
   model: z.string().min(1).default('centernet'),
   /** Overrides the descriptor's engine. `auto` keeps the descriptor's choice. */
@@ -66,6 +102,7 @@ export const ConfigSchema = z.strictObject({
   pipeline: PipelineSchema.prefault({}),
   postprocess: PostprocessSchema.prefault({}),
   annotate: AnnotateSchema.prefault({}),
+  /** With several sources, `output.video` must contain `{source}` (one MP4 per source); events share one file. */
   output: OutputSchema.prefault({}),
   log: z
     .strictObject({
@@ -78,4 +115,5 @@ export const ConfigSchema = z.strictObject({
 export type Config = Readonly<z.output<typeof ConfigSchema>>;
 /** What a caller may pass: everything but `source.uri` has a default. */
 export type ConfigInput = z.input<typeof ConfigSchema>;
+export type SourceConfig = z.output<typeof SourceSchema>;
 export type EngineName = Exclude<Config['engine'], 'auto'>;

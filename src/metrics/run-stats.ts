@@ -13,6 +13,8 @@ export interface RunSummary {
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   /** JS-visible bytes copied per frame by preprocessing (out of OpenCV, into the ring slot). */
   bytesCopiedPerFrame: number;
+  /** Frames not run, per source and reason (live sources only drop). */
+  drops: Record<string, Record<string, number>>;
   /** Times preprocessing waited for a free ring slot. */
   ringWaits: number;
   /** True when Pipeline.stop() ended the run before the source did. */
@@ -38,7 +40,7 @@ export class RunStats {
     this.bytesCopied += bytesCopied;
   }
 
-  summary(nowMs: number, extra: Pick<RunSummary, 'ringWaits' | 'stoppedEarly' | 'outputs' | 'engine'>): RunSummary {
+  summary(nowMs: number, extra: Pick<RunSummary, 'drops' | 'ringWaits' | 'stoppedEarly' | 'outputs' | 'engine'>): RunSummary {
     const elapsedMs = nowMs - this.startMs;
     const n = Math.max(1, this.frames);
     const mean = Object.fromEntries(STAGES.map((s) => [s, this.sums[s] / n])) as unknown as StageTimingsMs;

@@ -25,6 +25,11 @@ export class JsonlSink implements Sink {
     if (!this.stream.write(`${JSON.stringify(toEventJson(frame.prediction))}\n`)) await once(this.stream, 'drain');
   }
 
+  /** State events go in between prediction lines, in the order they happened. */
+  writeEvent(event: Record<string, unknown>): void {
+    if (this.failure === undefined && !this.stream.writableEnded) this.stream.write(`${JSON.stringify(event)}\n`);
+  }
+
   async close(): Promise<string> {
     await this.end();
     if (this.failure !== undefined) throw this.failure;

@@ -4,6 +4,8 @@ import type { AnnotatedFrame } from '../pipeline/frame.js';
 export interface Sink {
   readonly name: string;
   write(frame: AnnotatedFrame): Promise<void>;
+  /** Events that are not frames (source state changes); sinks without a use for them ignore them. */
+  writeEvent?(event: Record<string, unknown>): void;
   /** Flushes and finalises; resolves with the path of what was written. */
   close(): Promise<string>;
   /**

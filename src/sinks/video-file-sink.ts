@@ -59,6 +59,10 @@ export class VideoFileSink implements Sink {
     command.run();
   }
 
+  get sizeWh(): readonly [number, number] {
+    return this.options.sizeWh;
+  }
+
   async write(frame: AnnotatedFrame): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
     const { mat } = frame.frame;

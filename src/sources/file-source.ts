@@ -3,7 +3,7 @@ import { basename, resolve } from 'node:path';
 import { cv, type Mat } from '../cv.js';
 import { VisionpipeError, messageOf } from '../errors.js';
 import type { Frame } from '../pipeline/frame.js';
-import type { FrameSource, SourceInfo } from './frame-source.js';
+import { noDrops, type FrameSource, type SourceInfo } from './frame-source.js';
 
 /**
  * A video file read with OpenCV's VideoCapture. Reads use `readAsync` (libuv pool) so the event loop stays free,
@@ -13,6 +13,9 @@ export class FileSource implements FrameSource {
   private index = 0;
   private pending: Mat | null;
   private closed = false;
+  readonly drops = noDrops();
+  /** A read in progress on the libuv pool: the capture must outlive it. */
+  private reading: Promise<Mat> | null = null;
 
   private constructor(
     private readonly capture: InstanceType<typeof cv.VideoCapture>,
@@ -23,7 +26,7 @@ export class FileSource implements FrameSource {
   }
 
   /** Opens the file and decodes its first frame, so a file that is not a video fails here, not mid-run. */
-  static async open(path: string): Promise<FileSource> {
+  static async open(path: string, id?: string): Promise<FileSource> {
     const abs = resolve(path);
     if (!existsSync(abs)) {
       throw new VisionpipeError('VP_SOURCE_NOT_FOUND', 'The input video does not exist', { value: path });
@@ -48,7 +51,7 @@ export class FileSource implements FrameSource {
     const count = Math.round(capture.get(cv.CAP_PROP_FRAME_COUNT));
     const info: SourceInfo = {
       kind: 'file',
-      id: basename(abs),
+      id: id ?? basename(abs),
       sizeWh: [first.cols, first.rows],
       fps: Number.isFinite(fps) && fps > 0 ? fps : 25,
       frameCount: count > 0 ? count : null,
@@ -61,7 +64,14 @@ export class FileSource implements FrameSource {
     const startMs = performance.now();
     let mat = this.pending;
     this.pending = null;
-    if (mat === null) mat = await this.capture.readAsync();
+    if (mat === null) {
+      this.reading = this.capture.readAsync();
+      try {
+        mat = await this.reading;
+      } finally {
+        this.reading = null;
+      }
+    }
     if (mat.empty) return null;
     const readAtMs = performance.now();
     const index = this.index++;
@@ -76,9 +86,10 @@ export class FileSource implements FrameSource {
     };
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.reading?.catch(() => undefined);
     this.capture.release();
   }
 }

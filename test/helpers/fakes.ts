@@ -2,11 +2,12 @@ import { cv } from '../../src/cv.js';
 import type { WorkerRunResult } from '../../src/inference/worker-host.js';
 import type { Frame } from '../../src/pipeline/frame.js';
 import type { Inferencer } from '../../src/pipeline/operators/infer-frames.js';
-import type { FrameSource, SourceInfo } from '../../src/sources/frame-source.js';
+import { noDrops, type FrameSource, type SourceInfo } from '../../src/sources/frame-source.js';
 
 /** A file-like source of `count` tiny frames; frame i is filled with the value i % 256. Counts its reads. */
 export class CountingSource implements FrameSource {
   readonly info: SourceInfo = { kind: 'file', id: 'fake', sizeWh: [8, 8], fps: 10, frameCount: null };
+  readonly drops = noDrops();
   reads = 0;
   closed = false;
 
@@ -20,7 +21,7 @@ export class CountingSource implements FrameSource {
     return { sourceId: 'fake', index, timestampMs: index * 100, sizeWh: [8, 8], mat, readAtMs: now, readMs: 0 };
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.closed = true;
   }
 }

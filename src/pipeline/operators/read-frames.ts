@@ -10,8 +10,8 @@ export interface ReadControl {
 
 /**
  * Pull-based reading: a frame is read only after an in-flight permit is held, and the permit comes back only
- * when the sinks are done with a frame. A file therefore never drops a frame, however slow the model: reading
- * simply waits.
+ * when the sinks are done with a frame (or the frame is dropped). A file therefore never drops a frame, however
+ * slow the model: reading simply waits. A live source keeps capturing meanwhile and hands over its newest frame.
  */
 export function readFrames(
   source: FrameSource,
@@ -28,8 +28,12 @@ export function readFrames(
           permits.release();
           break;
         }
+        if (!active || control.stopRequested) {
+          permits.release();
+          break;
+        }
         const frame = await source.read();
-        if (frame === null) {
+        if (frame === null || !active) {
           permits.release();
           break;
         }

@@ -12,8 +12,8 @@ describe('config', () => {
   });
 
   it('lets overrides win over the file, and keeps the file where a flag is not given', () => {
-    const c = loadConfig({ file: 'config/examples/resnet-classify.yaml', overrides: { source: { uri: 'b.mp4' }, output: { video: undefined } } });
-    expect(c.source.uri).toBe('b.mp4');
+    const c = loadConfig({ file: 'config/examples/resnet-classify.yaml', sourceUris: ['b.mp4'], overrides: { output: { video: undefined } } });
+    expect(c.source[0]?.uri).toBe('b.mp4');
     expect(c.model).toBe('mlperf-tiny-resnet');
     expect(c.output.video).toBe('out/megamind-resnet.mp4');
   });
@@ -40,7 +40,7 @@ describe('config', () => {
   });
 
   it('the commented default file is valid', () => {
-    expect(loadConfig({ file: 'config/default.yaml' }).source.uri).toBe('samples/vtest.avi');
+    expect(loadConfig({ file: 'config/default.yaml' }).source[0]?.uri).toBe('samples/vtest.avi');
   });
 
   it('deepMerge treats undefined as "not given"', () => {

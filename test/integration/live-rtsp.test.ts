@@ -1,0 +1,138 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { filter, firstValueFrom, take, toArray } from 'rxjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPipeline, type Prediction } from '../../src/index.js';
+import type { SourceStateEvent } from '../../src/sources/source-state.js';
+import { ffprobeFrameCount, runCli } from '../helpers/cli.js';
+import { HAS_RTSP_SERVER, RtspServer, freePort, makeFrames } from '../helpers/rtsp-server.js';
+import { HAS_SHARED, VTEST } from '../helpers/shared.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'visionpipe-live-'));
+const servers: RtspServer[] = [];
+let frames = '';
+
+beforeAll(() => {
+  frames = makeFrames(join(dir, 'frames'), 50, HAS_SHARED ? VTEST : undefined);
+});
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.kill()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function serve(port: number, extra: { user?: string; password?: string } = {}): Promise<RtspServer> {
+  const server = await RtspServer.start({ port, framesDir: frames, fps: 25, ...extra });
+  servers.push(server);
+  return server;
+}
+
+describe.skipIf(!HAS_RTSP_SERVER && process.env['CI'] !== 'true')('live RTSP source against a real RTSP server on 127.0.0.1', () => {
+  it('visionpipe run rtsp://… writes predictions, state events and a playable MP4', async () => {
+    const server = await serve(await freePort());
+    const video = join(dir, 'live.mp4');
+    const events = join(dir, 'live.jsonl');
+    const r = runCli(['run', server.url, '--max-frames', '12', '--output', video, '--events', events, '--quiet']);
+    expect(r.stderr).not.toMatch(/visionpipe: error/);
+    expect(r.code).toBe(0);
+    const lines = readFileSync(events, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { type: string; state?: string; frameIndex?: number });
+    const predictions = lines.filter((l) => l.type === 'prediction');
+    const states = lines.filter((l) => l.type === 'source-state').map((l) => l.state);
+    expect(states.slice(0, 2)).toEqual(['connecting', 'live']);
+    expect(states.at(-1)).toBe('stopped');
+    expect(predictions.length).toBeGreaterThan(0);
+    expect(predictions.length).toBeLessThanOrEqual(12);
+    // Frame indexes only grow (gaps are frames dropped for freshness).
+    const idx = predictions.map((p) => p.frameIndex ?? -1);
+    expect(idx).toEqual([...idx].sort((a, b) => a - b));
+    expect(ffprobeFrameCount(video)).toBe(predictions.length);
+    expect(r.stdout).toMatch(/dropped\s+rtsp:\/\/127\.0\.0\.1/);
+  });
+
+  it('survives a stalled and then killed server: stalled → backoff → live, and predictions resume in the same process', async () => {
+    const port = await freePort();
+    let server = await serve(port);
+    const pipeline = await createPipeline({
+      source: {
+        uri: server.url,
+        stallTimeoutMs: 1000,
+        reconnect: { initialDelayMs: 200, maxDelayMs: 1000 },
+        capture: { readTimeoutMs: 2500, openTimeoutMs: 2500 },
+      },
+      model: 'centernet',
+    });
+    const states: SourceStateEvent[] = [];
+    pipeline.states$.subscribe((s) => states.push(s));
+    const predictions: Prediction[] = [];
+    pipeline.predictions$.subscribe((p) => predictions.push(p));
+    const waitState = (state: string, after = 0) =>
+      firstValueFrom(pipeline.states$.pipe(filter((s) => s.state === state && states.indexOf(s) >= after)));
+    const waitPredictions = (n: number) => firstValueFrom(pipeline.predictions$.pipe(take(n), toArray()));
+    const done = pipeline.run();
+
+    await waitPredictions(3);
+    server.pause();
+    await waitState('stalled');
+    const stalledAt = states.length - 1;
+    await server.kill();
+    await waitState('backoff', stalledAt);
+    const before = predictions.length;
+    server = await serve(port);
+    await waitState('live', stalledAt);
+    await waitPredictions(3);
+    pipeline.stop();
+    const summary = await done;
+
+    const sequence = states.map((s) => s.state);
+    const firstLive = sequence.indexOf('live');
+    const stalled = sequence.indexOf('stalled');
+    const backoff = sequence.indexOf('backoff', stalled);
+    const liveAgain = sequence.indexOf('live', backoff);
+    expect(sequence[0]).toBe('connecting');
+    expect(firstLive).toBeGreaterThan(0);
+    expect(stalled).toBeGreaterThan(firstLive);
+    expect(backoff).toBeGreaterThan(stalled);
+    expect(liveAgain).toBeGreaterThan(backoff);
+    expect(sequence.at(-1)).toBe('stopped');
+    const backoffEvent = states[backoff];
+    expect(backoffEvent?.attempt).toBeGreaterThanOrEqual(1);
+    expect(backoffEvent?.retryInMs).toBeGreaterThan(0);
+    expect(states.every((s, i) => i === 0 || s.atMs >= (states[i - 1]?.atMs ?? 0))).toBe(true);
+    expect(predictions.length).toBeGreaterThan(before);
+    expect(summary.frames).toBe(predictions.length);
+  });
+
+  it('keeps up with a source faster than the model by dropping the oldest frames, counted by reason', async () => {
+    const server = await serve(await freePort());
+    const pipeline = await createPipeline({ source: { uri: server.url, maxFrames: 15 }, model: 'centernet' });
+    const summary = await pipeline.run();
+    const drops = summary.drops[server.url];
+    // 25 fps in, a model that takes far longer than 40 ms a frame: most frames are superseded while waiting.
+    expect(drops?.['ring-full']).toBeGreaterThan(0);
+    expect(summary.frames + (drops?.stale ?? 0)).toBe(15);
+  });
+
+  it('never shows credentials from the URL in events, logs, errors or the summary', async () => {
+    const port = await freePort();
+    await serve(port, { user: 'admin', password: 's3cret-pw' });
+    const events = join(dir, 'auth.jsonl');
+    const ok = runCli(['run', `rtsp://admin:s3cret-pw@127.0.0.1:${port}/cam`, '--max-frames', '3', '--events', events, '--quiet', '--log-level', 'debug']);
+    expect(ok.code).toBe(0);
+    const wrong = runCli([
+      'run', `rtsp://admin:wrong-pw@127.0.0.1:${port}/cam`, '--max-frames', '3', '--events', join(dir, 'auth2.jsonl'), '--quiet', '--config', writeGiveUpConfig(),
+    ]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('VP_SOURCE_LOST');
+    for (const text of [ok.stdout, ok.stderr, readFileSync(events, 'utf8'), wrong.stdout, wrong.stderr]) {
+      expect(text).not.toContain('s3cret-pw');
+      expect(text).not.toContain('wrong-pw');
+    }
+    expect(ok.stdout).toContain('rtsp://admin:***@127.0.0.1');
+  });
+});
+
+function writeGiveUpConfig(): string {
+  const file = join(dir, 'give-up.yaml');
+  writeFileSync(file, 'source:\n  uri: placeholder\n  reconnect:\n    initialDelayMs: 100\n    maxAttempts: 2\n');
+  return file;
+}
