@@ -11,9 +11,9 @@ export interface RoutedVideoOptions {
   preset: string;
 }
 
-/** The file name form of a source id: `rtsp://u:***@host:8554/cam` → `rtsp_u_host_8554_cam`. */
+/** The file name form of a source id: `rtsp://u:***@host:8554/cam` → `rtsp_u_host_8554_cam`, `clip.mp4` → `clip`. */
 export function sourceFileName(id: string): string {
-  return id.replace(/:\*\*\*@/g, '_').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '') || 'source';
+  return id.replace(/\.(mp4|avi|mkv|mov|webm|m4v|ts|mpg|mpeg)$/i, '').replace(/:\*\*\*@/g, '_').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '') || 'source';
 }
 
 /**
