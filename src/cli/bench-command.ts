@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { benchFilePipeline, formatBench, type BenchCase } from '../bench/file-pipeline-bench.js';
+import { benchLiveOverload, formatLiveOverload } from '../bench/live-overload-bench.js';
 import { reportError } from './report-error.js';
 
 /**
  * `visionpipe bench`: side-by-side measurements in one run. Uses ../shared's clips when present, else
  * samples/vtest.avi (from `bash scripts/setup.sh --samples`).
  */
-export async function benchCommand(flags: { clip?: string; maxFrames?: number; only?: string }): Promise<number> {
+export async function benchCommand(flags: { clip?: string; maxFrames?: number; only?: string; liveSeconds?: number }): Promise<number> {
   try {
     const shared = resolve('..', 'shared', 'samples', 'vtest.avi');
     const clip = flags.clip ?? (existsSync(shared) ? shared : resolve('samples', 'vtest.avi'));
@@ -22,6 +23,15 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
         process.stdout.write(`${formatBench(c, await benchFilePipeline(c))}\n`);
       } catch (err) {
         process.stdout.write(`### ${c.name}: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
+      }
+    }
+    if (flags.only === undefined || flags.only === 'live') {
+      process.stderr.write('bench: live overload …\n');
+      try {
+        const r = await benchLiveOverload({ clip: existsSync(clip) ? clip : undefined, durationS: flags.liveSeconds ?? 70, sourceFps: 25, model: 'centernet' });
+        process.stdout.write(`${formatLiveOverload(r)}\n`);
+      } catch (err) {
+        process.stdout.write(`### live overload: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
       }
     }
     return 0;

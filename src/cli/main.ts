@@ -41,7 +41,8 @@ program
   .description('measure the sequential loop against the overlapped pipeline, side by side (npm run bench)')
   .option('--clip <file>', 'video to run (default: ../shared/samples/vtest.avi, else samples/vtest.avi)')
   .option('--max-frames <n>', 'only the first n frames', positiveInt)
-  .option('--only <model>', 'only the case of this model')
+  .option('--only <case>', 'only one case: mlperf-tiny-resnet, centernet or live')
+  .option('--live-seconds <n>', 'duration of the live overload case (default 70)', positiveInt)
   .action(async (opts) => {
     process.exitCode = await benchCommand(opts);
   });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPipeline, type Prediction } from '../../src/index.js';
 import type { SourceStateEvent } from '../../src/sources/source-state.js';
 import { ffprobeFrameCount, runCli } from '../helpers/cli.js';
-import { HAS_RTSP_SERVER, RtspServer, freePort, makeFrames } from '../helpers/rtsp-server.js';
+import { HAS_RTSP_SERVER, RtspServer, freePort, makeFrames } from '../../src/bench/rtsp-server.js';
 import { HAS_SHARED, VTEST } from '../helpers/shared.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'visionpipe-live-'));

@@ -39,7 +39,7 @@ describe('LiveSource', () => {
     source.start();
     await until(() => capture.served === 10);
     const frame = await source.read();
-    expect(frame?.mat.at(0, 0).x).toBe(10);
+    expect(frame?.mat.atRaw(0, 0)).toEqual([10, 0, 0]);
     expect(source.drops['ring-full']).toBe(9);
     await source.close();
   });
@@ -50,7 +50,7 @@ describe('LiveSource', () => {
     source.start();
     await until(() => capture.served === 5);
     const got: number[] = [];
-    for (let i = 0; i < 5; i++) got.push((await source.read())?.mat.at(0, 0).x ?? -1);
+    for (let i = 0; i < 5; i++) got.push(((await source.read())?.mat.atRaw(0, 0) as unknown as number[] | undefined)?.[0] ?? -1);
     expect(got).toEqual([1, 2, 3, 4, 5]);
     expect(source.drops['ring-full']).toBe(0);
     await source.close();

@@ -1,11 +1,15 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
-import { ROOT } from './shared.js';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
+/**
+ * Test and benchmark tooling (not part of the library API): a real RTSP camera stand-in on 127.0.0.1.
+ * Debian's python3 has the GStreamer bindings (python3-gi); a pyenv python on PATH would not.
+ */
 const PYTHON = '/usr/bin/python3';
-const SCRIPT = join(ROOT, 'test', 'fixtures', 'rtsp_server.py');
+const SCRIPT = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'scripts', 'rtsp_server.py');
 
 /** Whether GStreamer's RTSP server can run here (scripts/setup.sh installs it). */
 export const HAS_RTSP_SERVER =
