@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   VP_MODEL_NOT_FOUND: 'Give a descriptor name from models/ (see `visionpipe models`) or a path to a descriptor .yaml.',
   VP_MODEL_INVALID: 'Re-export or re-download the model; check format and engine in its descriptor.',
   VP_MODEL_SHAPE_MISMATCH: "Make the descriptor's input sizeWh / layout match the model's input.",
+  VP_MODEL_UNSUPPORTED: 'The importer does not handle this layer or op yet; the message names it and the node using it.',
   VP_ENGINE_UNAVAILABLE: 'Install the engine package or choose another engine with --engine.',
   VP_INFERENCE_FAILED: 'Run with --verbose for the engine message; check the descriptor matches the model.',
   VP_OUTPUT_UNWRITABLE: 'Choose an output path in a directory that exists and that you can write to.',
