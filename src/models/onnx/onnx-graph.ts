@@ -46,6 +46,11 @@ export class OnnxGraph {
 
   constructor(readonly name: string) {}
 
+  /** Continues another graph's name counter (for copies), so fresh names never collide. */
+  adoptCounter(other: OnnxGraph): void {
+    this.counter = Math.max(this.counter, other.counter);
+  }
+
   fresh(base: string): string {
     return `${base}__${this.counter++}`;
   }
@@ -71,7 +76,9 @@ export class OnnxGraph {
     return this.nodes.find((n) => n.outputs.includes(tensor));
   }
 
-  toBytes(opset = 13): Uint8Array {
+  /** Serialises the model; `extraOutputs` exposes intermediate tensors (for calibration) without changing the graph. */
+  toBytes(opset = 13, extraOutputs: readonly string[] = []): Uint8Array {
+    const outputs = [...this.outputs, ...extraOutputs.filter((t) => !this.outputs.some((o) => o.name === t)).map((name) => ({ name, dims: [] }))];
     const model = onnx.ModelProto.create({
       irVersion: 7,
       producerName: 'visionpipe',
@@ -88,7 +95,7 @@ export class OnnxGraph {
         })),
         initializer: [...this.initializers.values()].map(tensorProto),
         input: this.inputs.map(valueInfo),
-        output: this.outputs.map(valueInfo),
+        output: outputs.map((o) => (o.dims.length === 0 ? { name: o.name } : valueInfo(o))),
       },
     });
     return onnx.ModelProto.encode(model).finish();

@@ -1,0 +1,60 @@
+import * as ort from 'onnxruntime-node';
+import type { OnnxGraph } from '../onnx/onnx-graph.js';
+
+/** Observed value range of one tensor over the calibration frames. */
+export interface TensorRange {
+  min: number;
+  max: number;
+  /** Absolute values, for percentile calibration (a bounded sample). */
+  sample: Float32Array;
+}
+
+export type CalibrationMethod = 'minmax' | 'percentile';
+
+/**
+ * Runs the fp32 graph over calibration inputs with every activation exposed as an output, and records each
+ * tensor's range. The graph itself is not modified.
+ */
+export async function collectRanges(graph: OnnxGraph, inputs: Float32Array[], dims: number[], tensors: string[]): Promise<Map<string, TensorRange>> {
+  const session = await ort.InferenceSession.create(graph.toBytes(13, tensors), { graphOptimizationLevel: 'disabled' });
+  const ranges = new Map<string, TensorRange>();
+  const samples = new Map<string, number[]>();
+  try {
+    for (const x of inputs) {
+      const result = await session.run({ [graph.inputs[0]!.name]: new ort.Tensor('float32', x, dims) }, tensors);
+      for (const name of tensors) {
+        const data = result[name]?.data as Float32Array | undefined;
+        if (data === undefined) continue;
+        let lo = Infinity;
+        let hi = -Infinity;
+        for (let i = 0; i < data.length; i++) {
+          const v = data[i]!;
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
+        const r = ranges.get(name);
+        ranges.set(name, { min: Math.min(lo, r?.min ?? Infinity), max: Math.max(hi, r?.max ?? -Infinity), sample: new Float32Array() });
+        const s = samples.get(name) ?? [];
+        const step = Math.max(1, Math.floor(data.length / 2048));
+        for (let i = 0; i < data.length; i += step) s.push(Math.abs(data[i]!));
+        samples.set(name, s);
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  for (const [name, r] of ranges) r.sample = Float32Array.from(samples.get(name) ?? []).sort();
+  return ranges;
+}
+
+/** The range used for quantization: the observed min/max, or clipped at a percentile of |x| (outliers cost resolution). */
+export function calibratedRange(r: TensorRange, method: CalibrationMethod, percentile = 99.99): [number, number] {
+  let { min, max } = r;
+  if (method === 'percentile' && r.sample.length > 0) {
+    const cap = r.sample[Math.min(r.sample.length - 1, Math.floor((percentile / 100) * r.sample.length))]!;
+    min = Math.max(min, -cap);
+    max = Math.min(max, cap);
+  }
+  // Zero must be exactly representable.
+  return [Math.min(min, 0), Math.max(max, 0)];
+}

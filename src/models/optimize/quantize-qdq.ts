@@ -1,0 +1,160 @@
+import { DataType, OnnxGraph, type OnnxNode } from '../onnx/onnx-graph.js';
+import { calibratedRange, collectRanges, type CalibrationMethod } from './calibrate.js';
+
+/** Ops that run as integer kernels once wrapped in Q/DQ (onnxruntime's QDQ fusions). */
+const COMPUTE = new Set(['Conv', 'Gemm', 'Add', 'AveragePool', 'GlobalAveragePool']);
+/** Ops that only move or select values: they keep their input's scale so onnxruntime drops their Q/DQ pair. */
+/** Symmetric int8 weights. (7-bit weights, onnxruntime's "reduce_range" for CPUs without VNNI, lost agreement here.) */
+const QMAX = 127;
+const MOVE = new Set(['Transpose', 'Flatten', 'Reshape', 'MaxPool']);
+
+export interface QuantizeOptions {
+  calibration: Float32Array[];
+  /** Input dims of one calibration array, e.g. [1, 32, 32, 3]. */
+  dims: number[];
+  method: CalibrationMethod;
+  /** Nodes (by their output tensor) left in float: the most sensitive layers, e.g. the classifier head. */
+  keepFloat?: (node: OnnxNode, index: number, computeNodes: OnnxNode[]) => boolean;
+}
+
+interface QParams {
+  scale: number;
+  zeroPoint: number;
+}
+
+/**
+ * Static int8 post-training quantization in QDQ form: uint8 activations (asymmetric, calibrated), int8
+ * per-channel symmetric weights, int32 biases. Arranged the way onnxruntime fuses it: a Relu after Conv or Add
+ * is kept inside the quantized span (the output Q sits after it, with zero point 0, so onnxruntime removes
+ * the Relu and runs QLinearConv / QLinearAdd), and data-movement ops share their input's scale so no float op is
+ * left between Q/DQ pairs. Everything after the last quantizable op (e.g. Softmax) stays float.
+ */
+export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Promise<OnnxGraph> {
+  const g = cloneGraph(fp32);
+  const inputName = g.inputs[0]!.name;
+  // Which tensors get a Q/DQ pair, and which tensor's range each one borrows (MOVE ops borrow their input's).
+  const quantized = new Map<string, string>();
+  const fusedRelu = (t: string): string => {
+    const users = g.consumers(t);
+    const only = users.length === 1 ? users[0] : undefined;
+    return only !== undefined && (only.op === 'Relu' || isClip0(g, only)) ? only.outputs[0]! : t;
+  };
+  const computeNodes = g.nodes.filter((n) => COMPUTE.has(n.op));
+  const floatNodes = new Set(computeNodes.filter((n, i) => options.keepFloat?.(n, i, computeNodes) === true));
+  for (const node of g.nodes) {
+    if (COMPUTE.has(node.op) && !floatNodes.has(node)) {
+      for (const input of activationInputs(g, node)) if (!quantized.has(input)) quantized.set(input, input);
+      const out = fusedRelu(node.outputs[0]!);
+      quantized.set(out, out);
+    } else if (MOVE.has(node.op)) {
+      const src = node.inputs[0]!;
+      if (quantized.has(src) || src === inputName) {
+        if (!quantized.has(src)) quantized.set(src, src);
+        quantized.set(node.outputs[0]!, quantized.get(src)!);
+      }
+    }
+  }
+  const ranges = await collectRanges(fp32, options.calibration, options.dims, [...new Set(quantized.values())].filter((t) => t !== inputName));
+  const inputRange = rangeOfInputs(options.calibration);
+  const params = new Map<string, QParams>();
+  for (const [tensor, rangeOf] of quantized) {
+    const r = rangeOf === inputName ? inputRange : ranges.get(rangeOf);
+    if (r === undefined) continue;
+    const [lo, hi] = rangeOf === inputName ? [Math.min(0, r.min), Math.max(0, r.max)] : calibratedRange(r as never, options.method);
+    params.set(tensor, uint8Params(lo, hi));
+  }
+
+  // Weights and biases first: they need the input scales.
+  for (const node of [...g.nodes]) {
+    if ((node.op === 'Conv' || node.op === 'Gemm') && !floatNodes.has(node)) quantizeWeights(g, node, params.get(node.inputs[0]!)?.scale);
+  }
+  // Then a Q → DQ pair on every quantized activation, rewiring its consumers (not the Q itself) to the DQ output.
+  for (const [tensor, p] of params) {
+    const scale = g.constant(`${tensor}_scale`, [], Float32Array.of(p.scale));
+    const zp = g.constant(`${tensor}_zp`, [], Uint8Array.of(p.zeroPoint), DataType.UINT8);
+    const q = g.fresh(`${tensor}_q`);
+    const dq = g.fresh(`${tensor}_dq`);
+    const users = g.consumers(tensor);
+    const at = Math.max(0, ...[tensor].map((t) => g.nodes.findIndex((n) => n.outputs.includes(t)) + 1));
+    g.nodes.splice(at, 0, { op: 'QuantizeLinear', inputs: [tensor, scale, zp], outputs: [q], name: g.fresh('Q') }, { op: 'DequantizeLinear', inputs: [q, scale, zp], outputs: [dq], name: g.fresh('DQ') });
+    for (const u of users) u.inputs = u.inputs.map((i) => (i === tensor ? dq : i));
+  }
+  return g;
+}
+
+function activationInputs(g: OnnxGraph, node: OnnxNode): string[] {
+  const count = node.op === 'Conv' || node.op === 'Gemm' ? 1 : node.inputs.length;
+  return node.inputs.slice(0, count).filter((t) => !g.initializers.has(t));
+}
+
+function isClip0(g: OnnxGraph, node: OnnxNode): boolean {
+  if (node.op !== 'Clip') return false;
+  const lo = g.initializers.get(node.inputs[1] ?? '')?.data;
+  return lo !== undefined && lo[0] === 0;
+}
+
+function uint8Params(lo: number, hi: number): QParams {
+  const scale = hi - lo > 0 ? (hi - lo) / 255 : 1;
+  return { scale, zeroPoint: Math.min(255, Math.max(0, Math.round(-lo / scale))) };
+}
+
+/** Conv weight [O, I, kh, kw] (axis 0) or Gemm B [in, out] (axis 1) → int8 per output channel; bias → int32. */
+function quantizeWeights(g: OnnxGraph, node: OnnxNode, inputScale: number | undefined): void {
+  if (inputScale === undefined) return;
+  const wName = node.inputs[1]!;
+  const w = g.initializers.get(wName);
+  if (w === undefined || !(w.data instanceof Float32Array)) return;
+  const gemm = node.op === 'Gemm';
+  const channels = gemm ? w.dims[1]! : w.dims[0]!;
+  const indexOf = (c: number, i: number) => (gemm ? i * channels + c : c * (w.data.length / channels) + i);
+  const perChannel = w.data.length / channels;
+  const scales = new Float32Array(channels);
+  const q = new Int8Array(w.data.length);
+  for (let c = 0; c < channels; c++) {
+    let max = 0;
+    for (let i = 0; i < perChannel; i++) max = Math.max(max, Math.abs(w.data[indexOf(c, i)]!));
+    const s = max > 0 ? max / QMAX : 1;
+    scales[c] = s;
+    for (let i = 0; i < perChannel; i++) q[indexOf(c, i)] = Math.max(-QMAX, Math.min(QMAX, Math.round(w.data[indexOf(c, i)]! / s)));
+  }
+  const axis = gemm ? 1 : 0;
+  const wq = g.constant(`${wName}_int8`, w.dims, q, DataType.INT8);
+  const ws = g.constant(`${wName}_scale`, [channels], scales);
+  const wz = g.constant(`${wName}_zp`, [channels], new Int8Array(channels), DataType.INT8);
+  const wdq = g.fresh(`${wName}_dq`);
+  const nodes: OnnxNode[] = [{ op: 'DequantizeLinear', inputs: [wq, ws, wz], outputs: [wdq], name: g.fresh('DQw'), attrs: { axis } }];
+  const bName = node.inputs[2];
+  const b = bName === undefined ? undefined : g.initializers.get(bName);
+  let bdq: string | undefined;
+  if (b !== undefined && b.data instanceof Float32Array) {
+    const bs = Float32Array.from(scales, (s) => s * inputScale);
+    const bq = Int32Array.from(b.data, (v, c) => Math.round(v / bs[c]!));
+    const bqName = g.constant(`${bName}_int32`, b.dims, bq, DataType.INT32);
+    const bsName = g.constant(`${bName}_scale`, [channels], bs);
+    const bzName = g.constant(`${bName}_zp`, [channels], new Int32Array(channels), DataType.INT32);
+    bdq = g.fresh(`${bName}_dq`);
+    nodes.push({ op: 'DequantizeLinear', inputs: [bqName, bsName, bzName], outputs: [bdq], name: g.fresh('DQb'), attrs: { axis: 0 } });
+    g.initializers.delete(bName!);
+  }
+  g.initializers.delete(wName);
+  node.inputs = [node.inputs[0]!, wdq, ...(bdq === undefined ? node.inputs.slice(2) : [bdq])];
+  g.nodes.splice(g.nodes.indexOf(node), 0, ...nodes);
+}
+
+function rangeOfInputs(inputs: Float32Array[]): { min: number; max: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const x of inputs) for (let i = 0; i < x.length; i++) (min = Math.min(min, x[i]!)), (max = Math.max(max, x[i]!));
+  return { min, max };
+}
+
+/** A deep copy (initializer data included), so quantizing never alters the fp32 graph. */
+export function cloneGraph(src: OnnxGraph): OnnxGraph {
+  const g = new OnnxGraph(src.name);
+  g.nodes = src.nodes.map((n) => ({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], ...(n.attrs === undefined ? {} : { attrs: { ...n.attrs } }) }));
+  for (const [k, v] of src.initializers) g.initializers.set(k, { ...v, dims: [...v.dims], data: v.data.slice() as typeof v.data });
+  g.inputs = src.inputs.map((v) => ({ ...v, dims: [...v.dims] }));
+  g.outputs = src.outputs.map((v) => ({ ...v, dims: [...v.dims] }));
+  g.adoptCounter(src);
+  return g;
+}
