@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { benchFilePipeline, formatBench, type BenchCase } from '../bench/file-pipeline-bench.js';
+import { benchInt8Resnet50, formatInt8Bench } from '../bench/int8-bench.js';
 import { benchLiveOverload, formatLiveOverload } from '../bench/live-overload-bench.js';
 import { reportError } from './report-error.js';
 
@@ -24,6 +25,10 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
       } catch (err) {
         process.stdout.write(`### ${c.name}: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
       }
+    }
+    if (flags.only === undefined || flags.only === 'int8') {
+      process.stderr.write('bench: int8 vs fp32 …\n');
+      process.stdout.write(`${formatInt8Bench(await benchInt8Resnet50())}\n`);
     }
     if (flags.only === undefined || flags.only === 'live') {
       process.stderr.write('bench: live overload …\n');

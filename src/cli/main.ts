@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { benchCommand } from './bench-command.js';
+import { optimizeCommand } from './optimize-command.js';
 import { runCommand } from './run-command.js';
 import { modelsCommand, validateCommand } from './info-commands.js';
 import { reportError } from './report-error.js';
@@ -36,12 +37,32 @@ program
     process.exitCode = await runCommand(sources, opts);
   });
 
+function fraction(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError(`expected a fraction in (0, 1], got "${value}"`);
+  return n;
+}
+
+program
+  .command('optimize')
+  .description('import a Keras .h5 model, write fp32 / fp16 / int8 ONNX variants calibrated on your clip, measure and pick one')
+  .argument('<model.h5>', 'Keras HDF5 model (Keras 2.x or 3)')
+  .requiredOption('--clip <video>', 'your own footage: calibration and evaluation frames')
+  .option('--out <dir>', 'where variants and report go', 'out/optimize')
+  .option('--budget <fraction>', 'minimum top-1 agreement with fp32 (default 0.99)', fraction)
+  .option('--calibration-frames <n>', 'frames used to calibrate (default 64)', positiveInt)
+  .option('--eval-frames <n>', 'frames used to measure agreement and speed (default 300)', positiveInt)
+  .option('-v, --verbose', 'debug logs and stack traces on errors')
+  .action(async (model: string, opts) => {
+    process.exitCode = await optimizeCommand(model, opts);
+  });
+
 program
   .command('bench')
   .description('measure the sequential loop against the overlapped pipeline, side by side (npm run bench)')
   .option('--clip <file>', 'video to run (default: ../shared/samples/vtest.avi, else samples/vtest.avi)')
   .option('--max-frames <n>', 'only the first n frames', positiveInt)
-  .option('--only <case>', 'only one case: mlperf-tiny-resnet, centernet or live')
+  .option('--only <case>', 'only one case: mlperf-tiny-resnet, centernet, int8 or live')
   .option('--live-seconds <n>', 'duration of the live overload case (default 70)', positiveInt)
   .action(async (opts) => {
     process.exitCode = await benchCommand(opts);

@@ -1,5 +1,5 @@
 import { DataType, OnnxGraph, type OnnxNode } from '../onnx/onnx-graph.js';
-import { calibratedRange, collectRanges, type CalibrationMethod } from './calibrate.js';
+import { calibratedRange, collectRanges, type CalibrationMethod, type TensorRange } from './calibrate.js';
 
 /** Ops that run as integer kernels once wrapped in Q/DQ (onnxruntime's QDQ fusions). */
 const COMPUTE = new Set(['Conv', 'Gemm', 'Add', 'AveragePool', 'GlobalAveragePool']);
@@ -15,6 +15,23 @@ export interface QuantizeOptions {
   method: CalibrationMethod;
   /** Nodes (by their output tensor) left in float: the most sensitive layers, e.g. the classifier head. */
   keepFloat?: (node: OnnxNode, index: number, computeNodes: OnnxNode[]) => boolean;
+  /** Ranges from an earlier calibration of the same fp32 graph (skips running it again). */
+  ranges?: Map<string, TensorRange>;
+}
+
+/** Calibrates every tensor the full-int8 arrangement would quantize (reusable for mixed variants). */
+export async function calibrateAll(fp32: OnnxGraph, calibration: Float32Array[], dims: number[]): Promise<Map<string, TensorRange>> {
+  const g = cloneGraph(fp32);
+  const tensors = new Set<string>();
+  for (const node of g.nodes) {
+    if (!COMPUTE.has(node.op)) continue;
+    for (const t of activationInputs(g, node)) tensors.add(t);
+    tensors.add(node.outputs[0]!);
+    const users = g.consumers(node.outputs[0]!);
+    if (users.length === 1 && (users[0]!.op === 'Relu' || isClip0(g, users[0]!))) tensors.add(users[0]!.outputs[0]!);
+  }
+  tensors.delete(g.inputs[0]!.name);
+  return collectRanges(fp32, calibration, dims, [...tensors]);
 }
 
 interface QParams {
@@ -54,13 +71,14 @@ export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Pr
       }
     }
   }
-  const ranges = await collectRanges(fp32, options.calibration, options.dims, [...new Set(quantized.values())].filter((t) => t !== inputName));
+  const ranges =
+    options.ranges ?? (await collectRanges(fp32, options.calibration, options.dims, [...new Set(quantized.values())].filter((t) => t !== inputName)));
   const inputRange = rangeOfInputs(options.calibration);
   const params = new Map<string, QParams>();
   for (const [tensor, rangeOf] of quantized) {
     const r = rangeOf === inputName ? inputRange : ranges.get(rangeOf);
     if (r === undefined) continue;
-    const [lo, hi] = rangeOf === inputName ? [Math.min(0, r.min), Math.max(0, r.max)] : calibratedRange(r as never, options.method);
+    const [lo, hi] = rangeOf === inputName ? [Math.min(0, r.min), Math.max(0, r.max)] : calibratedRange(r as TensorRange, options.method);
     params.set(tensor, uint8Params(lo, hi));
   }
 

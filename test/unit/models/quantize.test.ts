@@ -1,0 +1,76 @@
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { onnx as OnnxNs } from 'onnx-proto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { kerasToOnnx } from '../../../src/models/keras/keras-to-onnx.js';
+import { readKerasH5 } from '../../../src/models/keras/read-keras-h5.js';
+import { seededRandom } from '../../../src/models/keras/synthetic-resnet.js';
+import { runFrames, score } from '../../../src/models/optimize/evaluate-variant.js';
+import { fp16Weights, toHalfBits } from '../../../src/models/optimize/fp16-weights.js';
+import { quantizeQdq } from '../../../src/models/optimize/quantize-qdq.js';
+import { runCli } from '../../helpers/cli.js';
+import { HAS_SHARED, SHARED, VTEST } from '../../helpers/shared.js';
+
+const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNs };
+const H5 = join(SHARED, 'models/mlperf-tiny-resnet/pretrainedResnet.h5');
+const dir = mkdtempSync(join(tmpdir(), 'visionpipe-quant-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('fp16 weight storage', () => {
+  it.each([
+    [0, 0x0000],
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [65504, 0x7bff],
+    [1e-8, 0x0000],
+    [0.1, 0x2e66],
+    [Infinity, 0x7c00],
+  ])('%f → 0x%s', (v, bits) => expect(toHalfBits(v)).toBe(bits));
+});
+
+describe.skipIf(!HAS_SHARED)('int8 QDQ on the MLPerf ResNet (needs ../shared)', () => {
+  it('is arranged so onnxruntime runs every convolution and addition as an integer kernel, with the Relus folded away', async () => {
+    const { graph } = kerasToOnnx(await readKerasH5(H5));
+    const rand = seededRandom(3);
+    const calibration = Array.from({ length: 8 }, () => Float32Array.from({ length: 32 * 32 * 3 }, () => Math.round(rand() * 255)));
+    const q = await quantizeQdq(graph, { calibration, dims: [1, 32, 32, 3], method: 'minmax' });
+    const optimized = join(dir, 'optimized.onnx');
+    const session = await ort.InferenceSession.create(q.toBytes(), { graphOptimizationLevel: 'all', optimizedModelFilePath: optimized });
+    await session.release();
+    const ops = onnx.ModelProto.decode(readFileSync(optimized)).graph!.node!.map((n) => n.opType);
+    const count = (op: string) => ops.filter((o) => o === op).length;
+    const convs = graph.nodes.filter((n) => n.op === 'Conv').length;
+    expect(count('QLinearConv')).toBe(convs);
+    expect(count('Conv') + count('FusedConv')).toBe(0);
+    expect(count('QLinearAdd')).toBe(graph.nodes.filter((n) => n.op === 'Add').length);
+    expect(count('Relu')).toBe(0);
+  });
+
+  it('fp16 weights halve the file and agree with fp32 on real frames', async () => {
+    const { graph } = kerasToOnnx(await readKerasH5(H5));
+    const half = fp16Weights(graph);
+    expect(half.toBytes().byteLength).toBeLessThan(graph.toBytes().byteLength * 0.55);
+    const rand = seededRandom(4);
+    const frames = Array.from({ length: 20 }, () => Float32Array.from({ length: 32 * 32 * 3 }, () => Math.round(rand() * 255)));
+    const a = await runFrames(graph.toBytes(), frames, [1, 32, 32, 3]);
+    const b = await runFrames(half.toBytes(), frames, [1, 32, 32, 3]);
+    expect(score(a.outputs, b.outputs, b.ms, 0).meanAbsProbDiff).toBeLessThan(1e-3);
+  });
+
+  it('visionpipe optimize writes the variants, a Markdown + JSON report and a chart, and picks one within the budget', () => {
+    const out = join(dir, 'optimize');
+    const r = runCli(['optimize', H5, '--clip', VTEST, '--out', out, '--calibration-frames', '16', '--eval-frames', '60', '--budget', '0.9']);
+    expect(r.stderr).not.toMatch(/visionpipe: error/);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { picked: string; variants: Array<{ name: string; top1Agreement: number; file: string }> };
+    expect(report.variants.map((v) => v.name).slice(0, 4)).toEqual(['fp32', 'fp16-weights', 'int8-minmax', 'int8-percentile']);
+    const picked = report.variants.find((v) => v.name === report.picked);
+    expect(picked?.top1Agreement).toBeGreaterThanOrEqual(0.9);
+    for (const v of report.variants) expect(existsSync(v.file)).toBe(true);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('| variant | top-1 agreement');
+    expect(readFileSync(join(out, 'chart.png')).subarray(1, 4).toString()).toBe('PNG');
+  });
+});
