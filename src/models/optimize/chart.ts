@@ -14,7 +14,7 @@ export async function drawSpeedAgreementChart(variants: VariantReport[], budget:
   img.drawLine(new cv.Point2(L, H - B), new cv.Point2(W - R, H - B), black, 1);
   img.drawLine(new cv.Point2(L, H - B), new cv.Point2(L, T), black, 1);
   img.drawLine(new cv.Point2(L, y(budget)), new cv.Point2(W - R, y(budget)), new cv.Vec3(60, 60, 220), 1);
-  img.putText(`budget ${(100 * budget).toFixed(1)} %`, new cv.Point2(W - R - 150, y(budget) - 6), font, 0.45, new cv.Vec3(60, 60, 220), 1);
+  img.putText(`budget ${(100 * budget).toFixed(1)} %`, new cv.Point2(L + 8, y(budget) + 16), font, 0.45, new cv.Vec3(60, 60, 220), 1);
   img.putText('mean latency (ms), lower is faster', new cv.Point2(L + 150, H - 18), font, 0.5, black, 1);
   img.putText('top-1 agreement with fp32', new cv.Point2(8, 20), font, 0.5, black, 1);
   for (let i = 0; i <= 4; i++) {

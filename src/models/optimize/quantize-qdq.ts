@@ -162,7 +162,12 @@ function quantizeWeights(g: OnnxGraph, node: OnnxNode, inputScale: number | unde
 function rangeOfInputs(inputs: Float32Array[]): { min: number; max: number } {
   let min = Infinity;
   let max = -Infinity;
-  for (const x of inputs) for (let i = 0; i < x.length; i++) (min = Math.min(min, x[i]!)), (max = Math.max(max, x[i]!));
+  for (const x of inputs) {
+    for (let i = 0; i < x.length; i++) {
+      min = Math.min(min, x[i]!);
+      max = Math.max(max, x[i]!);
+    }
+  }
   return { min, max };
 }
 
