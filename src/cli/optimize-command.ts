@@ -19,7 +19,7 @@ export async function optimizeCommand(
     });
     for (const v of report.variants) {
       process.stdout.write(
-        `${v.name === report.picked ? '*' : ' '} ${v.name.padEnd(16)} agreement ${(100 * v.top1Agreement).toFixed(1).padStart(5)} %  ${v.meanMs.toFixed(2).padStart(8)} ms  ${(v.sizeBytes / 1024).toFixed(0).padStart(7)} KiB  ${v.file}\n`,
+        `${v.name === report.picked ? '*' : ' '} ${v.name.padEnd(16)} agreement ${(100 * v.top1Agreement).toFixed(1).padStart(5)} % (confident frames ${(100 * v.top1AgreementConfident).toFixed(1).padStart(5)} %)  ${v.meanMs.toFixed(2).padStart(8)} ms  ${(v.sizeBytes / 1024).toFixed(0).padStart(7)} KiB  ${v.file}\n`,
       );
     }
     process.stdout.write(`picked ${report.picked}: ${report.speedupVsFp32.toFixed(2)}x fp32 within ${(100 * report.budget).toFixed(1)} % agreement; report in ${flags.out}/report.md\n`);

@@ -4,6 +4,8 @@ import { percentile } from '../../metrics/run-stats.js';
 export interface VariantScore {
   /** Share of frames whose top-1 class equals fp32's. */
   top1Agreement: number;
+  /** The same, over the frames where fp32 is confident (top-1 leads top-2 by ≥ 0.1): flips there are real errors. */
+  top1AgreementConfident: number;
   /** Mean over frames and classes of |p − p_fp32|. */
   meanAbsProbDiff: number;
   meanMs: number;
@@ -40,17 +42,26 @@ const argmax = (a: Float32Array) => a.reduce((best, v, i) => (v > a[best]! ? i :
 /** Compares a variant's outputs with fp32's, frame by frame. */
 export function score(reference: Float32Array[], outputs: Float32Array[], ms: number[], sizeBytes: number): VariantScore {
   let agree = 0;
+  let confident = 0;
+  let confidentAgree = 0;
   let diff = 0;
   let count = 0;
   reference.forEach((ref, f) => {
     const out = outputs[f]!;
-    if (argmax(ref) === argmax(out)) agree++;
+    const same = argmax(ref) === argmax(out);
+    if (same) agree++;
+    const [first = 0, second = 0] = [...ref].sort((a, b) => b - a);
+    if (first - second >= 0.1) {
+      confident++;
+      if (same) confidentAgree++;
+    }
     for (let i = 0; i < ref.length; i++) diff += Math.abs(ref[i]! - out[i]!);
     count += ref.length;
   });
   const sorted = [...ms].sort((a, b) => a - b);
   return {
     top1Agreement: agree / Math.max(1, reference.length),
+    top1AgreementConfident: confidentAgree / Math.max(1, confident),
     meanAbsProbDiff: diff / Math.max(1, count),
     meanMs: ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length),
     p99Ms: percentile(sorted, 99),

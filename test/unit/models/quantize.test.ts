@@ -70,7 +70,7 @@ describe.skipIf(!HAS_SHARED)('int8 QDQ on the MLPerf ResNet (needs ../shared)', 
     const picked = report.variants.find((v) => v.name === report.picked);
     expect(picked?.top1Agreement).toBeGreaterThanOrEqual(0.9);
     for (const v of report.variants) expect(existsSync(v.file)).toBe(true);
-    expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('| variant | top-1 agreement');
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('| variant | top-1 agreement |');
     expect(readFileSync(join(out, 'chart.png')).subarray(1, 4).toString()).toBe('PNG');
   });
 });
