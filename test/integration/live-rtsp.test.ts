@@ -49,7 +49,7 @@ describe.skipIf(!HAS_RTSP_SERVER && process.env['CI'] !== 'true')('live RTSP sou
     expect(r.stdout).toMatch(/dropped\s+rtsp:\/\/127\.0\.0\.1/);
   });
 
-  it('survives a stalled and then killed server: stalled → backoff → live, and predictions resume in the same process', async () => {
+  it('survives a stalled and then killed server: stalled → backoff → live, predictions resume in the same process, the MP4 stays playable', async () => {
     const port = await freePort();
     let server = await serve(port);
     const pipeline = await createPipeline({
@@ -60,6 +60,7 @@ describe.skipIf(!HAS_RTSP_SERVER && process.env['CI'] !== 'true')('live RTSP sou
         capture: { readTimeoutMs: 2500, openTimeoutMs: 2500 },
       },
       model: 'centernet',
+      output: { video: join(dir, 'reconnect.mp4') },
     });
     const states: SourceStateEvent[] = [];
     pipeline.states$.subscribe((s) => states.push(s));
@@ -100,6 +101,8 @@ describe.skipIf(!HAS_RTSP_SERVER && process.env['CI'] !== 'true')('live RTSP sou
     expect(states.every((s, i) => i === 0 || s.atMs >= (states[i - 1]?.atMs ?? 0))).toBe(true);
     expect(predictions.length).toBeGreaterThan(before);
     expect(summary.frames).toBe(predictions.length);
+    // One playable MP4 across the reconnect, with every frame that was run.
+    expect(ffprobeFrameCount(join(dir, 'reconnect.mp4'))).toBe(predictions.length);
   });
 
   it('keeps up with a source faster than the model by dropping the oldest frames, counted by reason', async () => {
