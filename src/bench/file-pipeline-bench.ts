@@ -8,6 +8,7 @@ export interface BenchCase {
   name: string;
   clip: string;
   model: string;
+  engine: 'onnx' | 'tfjs';
   maxFrames: number | null;
 }
 
@@ -32,6 +33,7 @@ export async function benchFilePipeline(c: BenchCase): Promise<BenchRow[]> {
       const pipeline = await createPipeline({
         source: { uri: c.clip, maxFrames: c.maxFrames },
         model: c.model,
+        engine: c.engine,
         pipeline: { ringSize, maxInFlight },
         output: { video: join(dir, `${mode}.mp4`), events: join(dir, `${mode}.jsonl`) },
       });

@@ -23,11 +23,11 @@ export interface LiveOverloadResult {
  * A real RTSP server on 127.0.0.1 serving `sourceFps` while the default detector sustains far less: capture →
  * prediction latency in the first and last 10 s, frames processed and dropped by reason, and peak RSS.
  */
-export async function benchLiveOverload(options: { clip?: string; durationS: number; sourceFps: number; model: string }): Promise<LiveOverloadResult> {
+export async function benchLiveOverload(options: { clip?: string; durationS: number; sourceFps: number; model: string; engine: 'onnx' | 'tfjs' }): Promise<LiveOverloadResult> {
   const dir = mkdtempSync(join(tmpdir(), 'visionpipe-live-bench-'));
   const server = await RtspServer.start({ port: await freePort(), framesDir: makeFrames(join(dir, 'frames'), 250, options.clip), fps: options.sourceFps });
   try {
-    const pipeline = await createPipeline({ source: { uri: server.url }, model: options.model, output: { video: join(dir, 'live.mp4') } });
+    const pipeline = await createPipeline({ source: { uri: server.url }, model: options.model, engine: options.engine, output: { video: join(dir, 'live.mp4') } });
     const samples: Array<{ atS: number; latencyMs: number }> = [];
     let peakRss = 0;
     let rssAt10s = 0;

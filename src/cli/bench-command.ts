@@ -13,10 +13,11 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
   try {
     const shared = resolve('..', 'shared', 'samples', 'vtest.avi');
     const clip = flags.clip ?? (existsSync(shared) ? shared : resolve('samples', 'vtest.avi'));
-    const cases: BenchCase[] = [
-      { name: 'classification, onnx', clip, model: 'mlperf-tiny-resnet', maxFrames: flags.maxFrames ?? null },
-      { name: 'detection (default model), tfjs', clip, model: 'centernet', maxFrames: flags.maxFrames ?? null },
-    ].filter((c) => flags.only === undefined || c.model === flags.only);
+    const cases: BenchCase[] = ([
+      { name: 'classification, onnx', clip, model: 'mlperf-tiny-resnet', engine: 'onnx', maxFrames: flags.maxFrames ?? null },
+      { name: 'detection (default model), onnx (converted from TF.js)', clip, model: 'centernet', engine: 'onnx', maxFrames: flags.maxFrames ?? null },
+      { name: 'detection (default model), tfjs (wasm)', clip, model: 'centernet', engine: 'tfjs', maxFrames: flags.maxFrames ?? null },
+    ] satisfies BenchCase[]).filter((c) => flags.only === undefined || c.model === flags.only);
     process.stdout.write(`# visionpipe bench (${new Date().toISOString()})\n\n`);
     for (const c of cases) {
       process.stderr.write(`bench: ${c.name} …\n`);
@@ -33,7 +34,7 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
     if (flags.only === undefined || flags.only === 'live') {
       process.stderr.write('bench: live overload …\n');
       try {
-        const r = await benchLiveOverload({ clip: existsSync(clip) ? clip : undefined, durationS: flags.liveSeconds ?? 70, sourceFps: 25, model: 'centernet' });
+        const r = await benchLiveOverload({ clip: existsSync(clip) ? clip : undefined, durationS: flags.liveSeconds ?? 70, sourceFps: 25, model: 'centernet', engine: 'tfjs' });
         process.stdout.write(`${formatLiveOverload(r)}\n`);
       } catch (err) {
         process.stdout.write(`### live overload: skipped (${(err as Error).message.split('\n')[0]})\n\n`);

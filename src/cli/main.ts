@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { benchCommand } from './bench-command.js';
+import { convertModel } from '../models/convert-model.js';
+import { prepareOutputPath } from '../sinks/output-path.js';
 import { optimizeCommand } from './optimize-command.js';
 import { runCommand } from './run-command.js';
 import { modelsCommand, validateCommand } from './info-commands.js';
@@ -42,6 +44,22 @@ function fraction(value: string): number {
   if (!(n > 0 && n <= 1)) throw new InvalidArgumentError(`expected a fraction in (0, 1], got "${value}"`);
   return n;
 }
+
+program
+  .command('convert')
+  .description('convert a Keras .h5 or a TF.js graph model.json to ONNX')
+  .argument('<model>', 'model.h5 or model.json')
+  .requiredOption('-o, --output <file.onnx>', 'where to write the ONNX model')
+  .option('--output-node <name>', 'TF.js graphs: the output node to keep (default: the signature outputs)')
+  .option('-v, --verbose', 'stack traces on errors')
+  .action(async (model: string, opts: { output: string; outputNode?: string; verbose?: boolean }) => {
+    try {
+      const bytes = await convertModel(model, prepareOutputPath(opts.output, 'ONNX output'), opts.outputNode);
+      process.stdout.write(`${opts.output}: ${(bytes / 2 ** 20).toFixed(1)} MiB\n`);
+    } catch (err) {
+      process.exitCode = reportError(err, opts.verbose === true);
+    }
+  });
 
 program
   .command('optimize')

@@ -11,7 +11,7 @@ export const ModelDescriptorSchema = z.strictObject({
   format: z.enum(['onnx', 'tfjs-graph', 'tfjs-layers']),
   /** Relative to the descriptor file, absolute, or `package:<npm package>/<path inside it>`. */
   path: z.string().min(1),
-  /** Which engine runs it by default. */
+  /** Which engine runs it by default (onnx also runs tfjs-graph models, converted on first use). */
   engine: z.enum(['onnx', 'tfjs']),
   task: z.enum(['classification', 'detection']),
   input: z.strictObject({

@@ -15,14 +15,14 @@ export function checkModelInput(info: EngineInfo, d: ModelDescriptor, expected: 
   }
 }
 
-/** The onnx engine reads .onnx files; the tfjs engine reads TF.js models. */
+/** The onnx engine reads .onnx files and TF.js graph models (converted first); the tfjs engine reads TF.js models. */
 export function checkEngineFormat(engine: 'onnx' | 'tfjs', d: ModelDescriptor): void {
-  const ok = engine === 'onnx' ? d.format === 'onnx' : d.format.startsWith('tfjs');
+  const ok = engine === 'onnx' ? d.format === 'onnx' || d.format === 'tfjs-graph' : d.format.startsWith('tfjs');
   if (!ok) {
     throw new VisionpipeError('VP_ENGINE_UNAVAILABLE', `The ${engine} engine cannot run a ${d.format} model ("${d.name}")`, {
       value: engine,
       expected: d.format === 'onnx' ? 'engine onnx' : 'engine tfjs',
-      hint: 'Use --engine auto (the descriptor’s engine), or convert the model first.',
+      hint: 'Use --engine auto (the descriptor’s engine), or convert the model first (visionpipe convert).',
     });
   }
 }

@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { FpsMeter } from '../metrics/fps-meter.js';
 import { RunStats, type RunSummary } from '../metrics/run-stats.js';
 import type { ModelDescriptor } from '../models/descriptor-schema.js';
+import { asOnnxDescriptor } from '../models/convert-model.js';
 import { loadModelDescriptor } from '../models/load-descriptor.js';
 import { createDecoder } from '../postprocess/decode-output.js';
 import { inputByteLength, inputDims, preprocessSpecOf } from '../preprocess/preprocess-frame.js';
@@ -70,9 +71,11 @@ export interface Pipeline {
 export async function createPipeline(input: ConfigInput | Config, options: PipelineOptions = {}): Promise<Pipeline> {
   const log = options.logger ?? silentLogger;
   const config = Object.isFrozen(input) ? (input as Config) : parseConfig(input);
-  const descriptor = loadModelDescriptor(config.model);
-  const engine = config.engine === 'auto' ? descriptor.engine : config.engine;
-  checkEngineFormat(engine, descriptor);
+  const declared = loadModelDescriptor(config.model);
+  const engine = config.engine === 'auto' ? declared.engine : config.engine;
+  checkEngineFormat(engine, declared);
+  // A TF.js graph model on the onnx engine is converted once (and cached) by visionpipe's own importer.
+  const descriptor = engine === 'onnx' ? await asOnnxDescriptor(declared) : declared;
   const videoPath = config.output.video === null ? null : prepareOutputPath(config.output.video, 'video output');
   if (videoPath !== null && config.source.length > 1 && !videoPath.includes('{source}')) {
     throw new VisionpipeError('VP_CONFIG_INVALID', 'With several sources, output.video must name one file per source', {

@@ -28,16 +28,17 @@ const truncatedDescriptor = descriptor('truncated', join(truncatedDir, 'centerne
 }
 // The right model with a descriptor that claims the wrong input size.
 const wrongShapeDescriptor = descriptor('wrong-shape', join(centernetDir, 'centernet.json'), 256);
+const layersDescriptor = descriptor('layers-model', join(centernetDir, 'centernet.json'), 512, 'tfjs-layers');
 const badConfig = join(dir, 'bad.yaml');
 writeFileSync(badConfig, 'source:\n  uri: x.mp4\npipeline:\n  ringSize: 0\n  turbo: true\n');
 
-function descriptor(name: string, modelPath: string, size: number): string {
+function descriptor(name: string, modelPath: string, size: number, format = 'tfjs-graph'): string {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(
     file,
     [
       `name: ${name}`,
-      'format: tfjs-graph',
+      `format: ${format}`,
       `path: ${modelPath}`,
       'engine: tfjs',
       'task: detection',
@@ -68,7 +69,7 @@ describe('bad input: one clear message, exit code 1, no stack trace, no output p
     { name: 'unknown model', args: ['run', clip, '--model', 'resnet9000'], code: 'VP_MODEL_NOT_FOUND', mentions: 'resnet9000' },
     { name: 'truncated model file', args: ['run', clip, '--model', truncatedDescriptor], code: 'VP_MODEL_INVALID', mentions: 'truncated' },
     { name: 'model input shape unlike its descriptor', args: ['run', clip, '--model', wrongShapeDescriptor], code: 'VP_MODEL_SHAPE_MISMATCH', mentions: '512' },
-    { name: 'engine that cannot read the format', args: ['run', clip, '--engine', 'onnx'], code: 'VP_ENGINE_UNAVAILABLE', mentions: 'onnx' },
+    { name: 'engine that cannot read the format', args: ['run', clip, '--model', layersDescriptor, '--engine', 'onnx'], code: 'VP_ENGINE_UNAVAILABLE', mentions: 'tfjs-layers' },
     { name: 'unwritable output path', args: ['run', clip, '--output', '/proc/visionpipe/out.mp4'], code: 'VP_OUTPUT_UNWRITABLE', mentions: '/proc/visionpipe/out.mp4' },
     { name: 'output path that is a directory', args: ['run', clip, '--events', dir], code: 'VP_OUTPUT_UNWRITABLE', mentions: 'directory' },
     { name: 'invalid config values and unknown keys', args: ['run', clip, '--config', badConfig], code: 'VP_CONFIG_INVALID', mentions: 'pipeline.ringSize' },

@@ -33,7 +33,7 @@ describe.skipIf(!HAS_SHARED)('visionpipe run on a real clip (needs ../shared)', 
     expect(existsSync(`${events}.partial`)).toBe(false);
   });
 
-  it('finds pedestrians in vtest.avi with the default model (centernet, TF.js)', () => {
+  it('finds pedestrians in vtest.avi with the default model (centernet, converted to ONNX)', () => {
     const events = join(dir, 'vtest-centernet.jsonl');
     const r = runCli(['run', VTEST, '--events', events, '--max-frames', '6', '--quiet']);
     expect(r.code).toBe(0);

@@ -12,7 +12,7 @@ spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=160
 
 describe('library API', () => {
   it('emits predictions and annotated frames on RxJS streams and through async iteration, in frame order', async () => {
-    const pipeline = await createPipeline({ source: { uri: clip }, model: 'centernet' });
+    const pipeline = await createPipeline({ source: { uri: clip }, model: 'centernet', engine: 'tfjs' });
     const fromRx: number[] = [];
     const frameSizes: string[] = [];
     pipeline.predictions$.subscribe((p) => fromRx.push(p.frameIndex));

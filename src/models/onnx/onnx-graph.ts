@@ -67,6 +67,12 @@ export class OnnxGraph {
     return name;
   }
 
+  /** Drops initializers no node reads (e.g. constants that were only needed as attribute values). */
+  pruneInitializers(): void {
+    const used = new Set(this.nodes.flatMap((n) => n.inputs));
+    for (const name of [...this.initializers.keys()]) if (!used.has(name)) this.initializers.delete(name);
+  }
+
   /** Nodes that read `tensor`. */
   consumers(tensor: string): OnnxNode[] {
     return this.nodes.filter((n) => n.inputs.includes(tensor));

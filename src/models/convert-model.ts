@@ -1,0 +1,55 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VisionpipeError } from '../errors.js';
+import type { ModelDescriptor } from './descriptor-schema.js';
+import { kerasToOnnx } from './keras/keras-to-onnx.js';
+import { readKerasH5 } from './keras/read-keras-h5.js';
+import type { OnnxGraph } from './onnx/onnx-graph.js';
+import { readTfjsGraph } from './tfjs/read-tfjs-graph.js';
+import { tfjsToOnnx } from './tfjs/tfjs-to-onnx.js';
+
+/** Imports a Keras .h5 or a TF.js graph model.json into an ONNX graph. */
+export async function importModel(path: string, outputName?: string): Promise<OnnxGraph> {
+  if (/\.h5$|\.hdf5$|\.keras$/i.test(path)) return kerasToOnnx(await readKerasH5(path)).graph;
+  if (path.endsWith('.json')) {
+    const tf = readTfjsGraph(path);
+    return tfjsToOnnx(outputName === undefined ? tf : { ...tf, outputs: [outputName] }).graph;
+  }
+  throw new VisionpipeError('VP_MODEL_UNSUPPORTED', 'Cannot convert this kind of model file', {
+    value: path,
+    expected: 'a Keras .h5 or a TF.js graph model.json',
+  });
+}
+
+/** `visionpipe convert`: writes the ONNX file; returns its size in bytes. */
+export async function convertModel(path: string, out: string, outputName?: string): Promise<number> {
+  const bytes = (await importModel(path, outputName)).toBytes();
+  writeFileSync(out, bytes);
+  return bytes.byteLength;
+}
+
+/**
+ * The onnx engine on a TF.js descriptor: converts the model once and caches the ONNX file (keyed by the model
+ * file's path, size and time), returning a descriptor that points at it.
+ */
+export async function asOnnxDescriptor(d: ModelDescriptor, cacheDir = join(tmpdir(), 'visionpipe-models')): Promise<ModelDescriptor> {
+  if (d.format === 'onnx') return d;
+  if (d.format !== 'tfjs-graph') {
+    throw new VisionpipeError('VP_ENGINE_UNAVAILABLE', `The onnx engine cannot run a ${d.format} model ("${d.name}")`, {
+      value: 'onnx',
+      expected: 'engine tfjs for TF.js layers models',
+    });
+  }
+  const st = statSync(d.modelPath);
+  const key = createHash('sha256').update(`${d.modelPath}|${st.size}|${st.mtimeMs}|${d.output.name ?? ''}|v1`).digest('hex').slice(0, 16);
+  const file = join(cacheDir, `${d.name}-${key}.onnx`);
+  if (!existsSync(file)) {
+    mkdirSync(cacheDir, { recursive: true });
+    await convertModel(d.modelPath, `${file}.partial`, d.output.name);
+    renameSync(`${file}.partial`, file);
+  }
+  // The converted graph names its input `input` and its output `output`.
+  return Object.freeze({ ...d, format: 'onnx', modelPath: file, input: { ...d.input, name: 'input' }, output: { ...d.output, name: 'output' } });
+}
