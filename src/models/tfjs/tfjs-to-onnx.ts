@@ -167,6 +167,40 @@ export function tfjsToOnnx(tf: TfGraph, name = 'tfjs'): { graph: OnnxGraph; inpu
       case 'StridedSlice':
         set(stridedSlice(g, node, x, ins));
         break;
+      case 'Pad':
+      case 'PadV2': {
+        const p = intsOf(ins[1]!, node);
+        const rank = x.shape.length;
+        const begins = Array.from({ length: rank }, (_, i) => p[2 * i] ?? 0);
+        const endsP = Array.from({ length: rank }, (_, i) => p[2 * i + 1] ?? 0);
+        const pads = g.constant(`${node.name}_pads`, [2 * rank], BigInt64Array.from([...begins, ...endsP].map(BigInt)), DataType.INT64);
+        const inputs = [x.name, pads, ...(node.op === 'PadV2' ? [ins[2]!.name] : [])];
+        set({ name: g.add('Pad', inputs, { mode: 'constant' }), shape: x.shape.map((d, i) => d + begins[i]! + endsP[i]!), dtype: x.dtype });
+        break;
+      }
+      case 'MatMul':
+      case '_FusedMatMul': {
+        const [a, b] = [x, ins[1]!];
+        const ta = node.attr['transpose_a']?.b === true;
+        const tb = node.attr['transpose_b']?.b === true;
+        const aName = ta ? g.add('Transpose', [a.name], { perm: [1, 0] }) : a.name;
+        const bName = tb ? g.add('Transpose', [b.name], { perm: [1, 0] }) : b.name;
+        const rows = ta ? a.shape[1]! : a.shape[0]!;
+        const cols = tb ? b.shape[0]! : b.shape[1]!;
+        let out = g.add('MatMul', [aName, bName]);
+        const fused = (node.attr['fused_ops']?.list?.s ?? []).map((b64) => Buffer.from(b64, 'base64').toString());
+        for (const [i, op] of fused.entries()) {
+          if (op === 'BiasAdd' && i === 0) out = g.add('Add', [out, ins[2]!.name]);
+          else if (op === 'Relu') out = g.add('Relu', [out]);
+          else if (op === 'Relu6') out = clip6(g, out);
+          else throw unsupported(node, `fused op ${op}`);
+        }
+        set({ name: out, shape: [rows, cols], dtype: 'float32' });
+        break;
+      }
+      case 'Softmax':
+        set({ name: g.add('Softmax', [x.name], { axis: -1 }), shape: x.shape, dtype: 'float32' });
+        break;
       default:
         throw unsupported(node, 'this op is not supported by the TF.js importer');
     }
