@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { benchFilePipeline, formatBench, type BenchCase } from '../bench/file-pipeline-bench.js';
 import { benchInt8Resnet50, formatInt8Bench } from '../bench/int8-bench.js';
 import { benchLiveOverload, formatLiveOverload } from '../bench/live-overload-bench.js';
+import type { RunSummary } from '../metrics/run-stats.js';
 import { reportError } from './report-error.js';
 
 /**
@@ -19,13 +20,31 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
       { name: 'detection (default model), tfjs (wasm)', clip, model: 'centernet', engine: 'tfjs', maxFrames: flags.maxFrames ?? null },
     ] satisfies BenchCase[]).filter((c) => flags.only === undefined || c.model === flags.only);
     process.stdout.write(`# visionpipe bench (${new Date().toISOString()})\n\n`);
+    const overlapped = new Map<string, RunSummary>();
     for (const c of cases) {
       process.stderr.write(`bench: ${c.name} …\n`);
       try {
-        process.stdout.write(`${formatBench(c, await benchFilePipeline(c))}\n`);
+        const rows = await benchFilePipeline(c);
+        const o = rows.find((r) => r.mode === 'overlapped');
+        if (o !== undefined) overlapped.set(`${c.model}/${c.engine}`, o.summary);
+        process.stdout.write(`${formatBench(c, rows)}\n`);
       } catch (err) {
         process.stdout.write(`### ${c.name}: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
       }
+    }
+    const [viaOnnx, viaTfjs] = [overlapped.get('centernet/onnx'), overlapped.get('centernet/tfjs')];
+    if (viaOnnx !== undefined && viaTfjs !== undefined) {
+      process.stdout.write(
+        [
+          '### default detector: converted ONNX vs original TF.js graph (overlapped pipeline, same clip)',
+          '',
+          `end-to-end ${viaOnnx.fps.toFixed(2)} vs ${viaTfjs.fps.toFixed(2)} fps: **${(viaOnnx.fps / viaTfjs.fps).toFixed(2)}x**; ` +
+            `inference ${viaOnnx.meanStageMs.infer.toFixed(1)} vs ${viaTfjs.meanStageMs.infer.toFixed(1)} ms per frame: ` +
+            `**${(viaTfjs.meanStageMs.infer / viaOnnx.meanStageMs.infer).toFixed(2)}x**`,
+          '',
+          '',
+        ].join('\n'),
+      );
     }
     if (flags.only === undefined || flags.only === 'int8') {
       process.stderr.write('bench: int8 vs fp32 …\n');
