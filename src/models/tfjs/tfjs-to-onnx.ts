@@ -1,5 +1,5 @@
 import { VisionpipeError } from '../../errors.js';
-import { samePads } from '../keras/keras-layer-math.js';
+import { depthwiseToOnnx, hwioToOihw, samePads, validOut } from '../keras/keras-layer-math.js';
 import { DataType, OnnxGraph } from '../onnx/onnx-graph.js';
 import type { TfAttr, TfConst, TfGraph, TfNode } from './read-tfjs-graph.js';
 
@@ -238,15 +238,9 @@ function conv(g: OnnxGraph, node: TfNode, ins: Val[]): Val {
   const stride: [number, number] = [s[1] ?? 1, s[2] ?? 1];
   const dil: [number, number] = [d[1] ?? 1, d[2] ?? 1];
   const geo = spatial(node, x.shape, [kh, kw], stride, dil);
+  // TF keeps filters as [kh, kw, cin, cout] (depthwise: [kh, kw, cin, multiplier]), like Keras.
   const src = filter.value.data as Float32Array;
-  const w = new Float32Array(src.length);
-  for (let y = 0; y < kh; y++)
-    for (let xx = 0; xx < kw; xx++)
-      for (let i = 0; i < cin; i++)
-        for (let o = 0; o < last; o++) {
-          const from = ((y * kw + xx) * cin + i) * last + o;
-          w[depthwise ? ((i * last + o) * kh + y) * kw + xx : ((o * cin + i) * kh + y) * kw + xx] = src[from]!;
-        }
+  const w = depthwise ? depthwiseToOnnx(src, filter.shape) : hwioToOihw(src, filter.shape);
   const wName = g.constant(`${node.name}_W`, [cout, depthwise ? 1 : cin, kh, kw], w);
   const fused = (node.attr['fused_ops']?.list?.s ?? []).map((b64) => Buffer.from(b64, 'base64').toString());
   const inputs = [x.name, wName];
@@ -323,8 +317,7 @@ function spatial(node: TfNode, shape: number[], k: [number, number], s: [number,
     return { pads: [t, l, b, r], h: oh, w: ow };
   }
   if (padding !== 'VALID') throw unsupported(node, `padding ${padding || '(none)'}`);
-  const out = (n: number, kk: number, ss: number, dd: number) => Math.floor((n - ((kk - 1) * dd + 1)) / ss) + 1;
-  return { pads: [0, 0, 0, 0], h: out(h, k[0], s[0], d[0]), w: out(w, k[1], s[1], d[1]) };
+  return { pads: [0, 0, 0, 0], h: validOut(h, k[0], s[0], d[0]), w: validOut(w, k[1], s[1], d[1]) };
 }
 
 function broadcast(a: number[], b: number[], node: TfNode): number[] {
