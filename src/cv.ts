@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
 
 /**
  * The one place that loads OpenCV. @u4/opencv4nodejs works in exactly one thread per process (loading it in the
@@ -6,6 +7,12 @@ import { createRequire } from 'node:module';
  * Its loader logs build-configuration chatter to stdout at load time, which would corrupt a CLI's output: it is
  * silenced here.
  */
+// Node 20's V8 aborts the process ("Fatal error … Check failed: marking_done_" in CppHeap::TraceEpilogue) during
+// incremental marking once enough Mats made by opencv4nodejs's resize/convert calls are collected: reproduced
+// every time by ~800 resizes in one process, and once in a CI test run. Without incremental marking it never
+// happened here (same repro, and the whole suite). The cost is longer, rarer GC pauses.
+setFlagsFromString('--no-incremental-marking');
+
 // OpenCV's own log (backend probing warnings for files that are not videos) would drown our one clear message.
 process.env['OPENCV_LOG_LEVEL'] ??= 'ERROR';
 const require = createRequire(import.meta.url);
