@@ -1,0 +1,53 @@
+import { cv } from '../../cv.js';
+import type { OnnxGraph } from '../onnx/onnx-graph.js';
+import { cloneGraph } from './quantize-qdq.js';
+
+/**
+ * The same fp32 graph for OpenCV DNN, which takes NCHW blobs: the importer's leading NHWC→NCHW Transpose is
+ * dropped and the input declared [N, C, H, W]. Gemm weights are stored [out, in] with transB = 1, the only
+ * layout OpenCV 4.6's ONNX importer reads with a bias.
+ */
+export function withNchwInput(graph: OnnxGraph): OnnxGraph {
+  const g = cloneGraph(graph);
+  for (const node of g.nodes) {
+    const b = node.op === 'Gemm' && node.attrs?.['transB'] === undefined ? g.initializers.get(node.inputs[1] ?? '') : undefined;
+    if (b === undefined || !(b.data instanceof Float32Array) || b.dims.length !== 2) continue;
+    const [rows = 0, cols = 0] = b.dims;
+    const t = new Float32Array(b.data.length);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = b.data[r * cols + c]!;
+    b.data = t;
+    b.dims = [cols, rows];
+    node.attrs = { ...node.attrs, transB: 1 };
+  }
+  const input = g.inputs[0]!;
+  const t = g.nodes.find((n) => n.op === 'Transpose' && n.inputs[0] === input.name && JSON.stringify(n.attrs?.['perm']) === '[0,3,1,2]');
+  if (t === undefined) return g;
+  g.nodes = g.nodes.filter((n) => n !== t);
+  for (const n of g.nodes) n.inputs = n.inputs.map((i) => (i === t.outputs[0] ? input.name : i));
+  const [n, h, w, c] = input.dims;
+  input.dims = [n ?? null, c ?? null, h ?? null, w ?? null];
+  return g;
+}
+
+/** Runs NHWC float frames through OpenCV DNN (readNetFromONNX, CPU), one at a time, with forwardAsync. */
+export async function runFramesOpenCv(model: Uint8Array, file: string, frames: Float32Array[], [h, w]: [number, number]): Promise<{ outputs: Float32Array[]; ms: number[] }> {
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(file, model);
+  const net = cv.readNetFromONNX(file);
+  const outputs: Float32Array[] = [];
+  const ms: number[] = [];
+  for (const [i, x] of frames.entries()) {
+    const image = new cv.Mat(Buffer.from(x.buffer, x.byteOffset, x.byteLength), h, w, cv.CV_32FC3);
+    const blob = cv.blobFromImage(image, 1, new cv.Size(w, h), new cv.Vec3(0, 0, 0), false, false);
+    const start = performance.now();
+    net.setInput(blob);
+    const out = await net.forwardAsync();
+    if (i > 0 || frames.length === 1) ms.push(performance.now() - start);
+    // The output is a view into the net's buffer: copy it out before reading.
+    const own = out.copy();
+    const d = own.getData();
+    outputs.push(new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength)));
+    for (const m of [image, blob, own]) m.release();
+  }
+  return { outputs, ms };
+}
