@@ -39,6 +39,10 @@ describe('config', () => {
     }
   });
 
+  it.each(['config/examples/resnet-classify.yaml', 'config/examples/rtsp-cameras.yaml'])('example %s is valid', (file) => {
+    expect(loadConfig({ file }).source.length).toBeGreaterThan(0);
+  });
+
   it('the commented default file is valid', () => {
     expect(loadConfig({ file: 'config/default.yaml' }).source[0]?.uri).toBe('samples/vtest.avi');
   });
