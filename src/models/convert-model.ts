@@ -47,8 +47,10 @@ export async function asOnnxDescriptor(d: ModelDescriptor, cacheDir = join(tmpdi
   const file = join(cacheDir, `${d.name}-${key}.onnx`);
   if (!existsSync(file)) {
     mkdirSync(cacheDir, { recursive: true });
-    await convertModel(d.modelPath, `${file}.partial`, d.output.name);
-    renameSync(`${file}.partial`, file);
+    // A per-process partial name: two runs converting at once each finish their own file; rename is atomic.
+    const partial = `${file}.${process.pid}.partial`;
+    await convertModel(d.modelPath, partial, d.output.name);
+    renameSync(partial, file);
   }
   // The converted graph names its input `input` and its output `output`.
   return Object.freeze({ ...d, format: 'onnx', modelPath: file, input: { ...d.input, name: 'input' }, output: { ...d.output, name: 'output' } });
