@@ -11,6 +11,26 @@ export function validOut(inSize: number, kernel: number, stride: number, dilatio
   return Math.floor((inSize - ((kernel - 1) * dilation + 1)) / stride) + 1;
 }
 
+/**
+ * Pads ([top, left, bottom, right], ONNX order) and output size of a conv / pooling window over an h×w map.
+ * Returns null for a padding mode other than same / valid, so each importer can name the node it came from.
+ */
+export function windowGeometry(
+  [h, w]: [number, number],
+  k: [number, number],
+  s: [number, number],
+  d: [number, number],
+  padding: 'same' | 'valid' | string,
+): { pads: number[]; h: number; w: number } | null {
+  if (padding === 'same') {
+    const [t, b, oh] = samePads(h, k[0], s[0], d[0]);
+    const [l, r, ow] = samePads(w, k[1], s[1], d[1]);
+    return { pads: [t, l, b, r], h: oh, w: ow };
+  }
+  if (padding !== 'valid') return null;
+  return { pads: [0, 0, 0, 0], h: validOut(h, k[0], s[0], d[0]), w: validOut(w, k[1], s[1], d[1]) };
+}
+
 /** Keras kernel [kh, kw, cin, cout] → ONNX [cout, cin, kh, kw]. */
 export function hwioToOihw(data: Float32Array, [kh, kw, cin, cout]: number[]): Float32Array {
   const out = new Float32Array(data.length);

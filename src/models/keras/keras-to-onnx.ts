@@ -1,6 +1,6 @@
 import { VisionpipeError } from '../../errors.js';
 import { DataType, OnnxGraph } from '../onnx/onnx-graph.js';
-import { depthwiseToOnnx, hwioToOihw, pair, samePads, validOut } from './keras-layer-math.js';
+import { depthwiseToOnnx, hwioToOihw, pair, windowGeometry } from './keras-layer-math.js';
 import type { KerasLayer, KerasModel } from './read-keras-h5.js';
 
 /** A tensor inside the graph: NCHW feature maps ([c, h, w]) or a flat [features] vector; the batch is dynamic. */
@@ -215,19 +215,13 @@ function weight(layer: KerasLayer, name: string): { shape: number[]; data: Float
 function spatial(layer: KerasLayer, v: Value, k: [number, number], s: [number, number], d: [number, number], padding: string) {
   const [, h = 0, w = 0] = v.shape;
   if (v.shape.length !== 3) throw unsupported(layer, 'an input that is not an image feature map');
-  if (padding === 'same') {
-    const [t, b, oh] = samePads(h, k[0], s[0], d[0]);
-    const [l, r, ow] = samePads(w, k[1], s[1], d[1]);
-    return { pads: [t, l, b, r], h: oh, w: ow };
-  }
-  if (padding !== 'valid') throw unsupported(layer, `padding "${padding}"`);
-  return { pads: [0, 0, 0, 0], h: validOut(h, k[0], s[0], d[0]), w: validOut(w, k[1], s[1], d[1]) };
+  const geometry = windowGeometry([h, w], k, s, d, padding);
+  if (geometry === null) throw unsupported(layer, `padding "${padding}"`);
+  return geometry;
 }
 
 function clip(g: OnnxGraph, v: Value, min: number, max: number, base: string): Value {
-  const lo = g.constant(`${base}_min`, [], Float32Array.of(min));
-  const hi = g.constant(`${base}_max`, [], Float32Array.of(max));
-  return { name: g.add('Clip', [v.name, lo, hi], undefined, base), shape: v.shape };
+  return { name: g.clip(v.name, min, max, base), shape: v.shape };
 }
 
 function activation(g: OnnxGraph, layer: KerasLayer, v: Value, name: string): Value {

@@ -61,6 +61,13 @@ export class OnnxGraph {
     return out;
   }
 
+  /** Clip(input, min, max) with its bounds as scalar initializers. */
+  clip(input: string, min: number, max: number, base = 'clip'): string {
+    const lo = this.constant(`${base}_min`, [], Float32Array.of(min));
+    const hi = this.constant(`${base}_max`, [], Float32Array.of(max));
+    return this.add('Clip', [input, lo, hi], undefined, base);
+  }
+
   constant(base: string, dims: number[], data: OnnxInitializer['data'], dataType: number = DataType.FLOAT): string {
     const name = this.fresh(base);
     this.initializers.set(name, { name, dims, data, dataType });

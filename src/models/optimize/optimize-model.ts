@@ -11,7 +11,7 @@ import { drawSpeedAgreementChart } from './chart.js';
 import { runFrames, score, type VariantScore } from './evaluate-variant.js';
 import { fp16Weights } from './fp16-weights.js';
 import { runFramesOpenCv, withNchwInput } from './opencv-dnn.js';
-import { calibrateAll, quantizeQdq } from './quantize-qdq.js';
+import { calibrateAll, computeNodes, quantizeQdq } from './quantize-qdq.js';
 
 export interface OptimizeOptions {
   /** A Keras .h5 model. */
@@ -145,7 +145,7 @@ async function mixedPrecision(
     const run = await runFrames(g.toBytes(), evaluation, dims, 0);
     return { g, agreement: score(reference, run.outputs, run.ms, 0).top1Agreement };
   };
-  const computeCount = fp32.nodes.filter((n) => ['Conv', 'Gemm', 'Add', 'AveragePool', 'GlobalAveragePool'].includes(n.op)).length;
+  const computeCount = computeNodes(fp32).length;
   const gains: Array<[number, number]> = [];
   for (let i = 0; i < computeCount; i++) gains.push([i, (await agreementOf(new Set([i]))).agreement]);
   gains.sort((a, b) => b[1] - a[1]);

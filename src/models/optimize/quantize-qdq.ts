@@ -4,16 +4,21 @@ import { calibratedRange, collectRanges, type CalibrationMethod, type TensorRang
 /** Ops that run as integer kernels once wrapped in Q/DQ (onnxruntime's QDQ fusions). */
 const COMPUTE = new Set(['Conv', 'Gemm', 'Add', 'AveragePool', 'GlobalAveragePool']);
 /** Ops that only move or select values: they keep their input's scale so onnxruntime drops their Q/DQ pair. */
+const MOVE = new Set(['Transpose', 'Flatten', 'Reshape', 'MaxPool']);
 /** Symmetric int8 weights. (7-bit weights, onnxruntime's "reduce_range" for CPUs without VNNI, lost agreement here.) */
 const QMAX = 127;
-const MOVE = new Set(['Transpose', 'Flatten', 'Reshape', 'MaxPool']);
+
+/** The nodes quantization can turn into integer kernels, in graph order (what `keepFloat` indexes). */
+export function computeNodes(g: OnnxGraph): OnnxNode[] {
+  return g.nodes.filter((n) => COMPUTE.has(n.op));
+}
 
 export interface QuantizeOptions {
   calibration: Float32Array[];
   /** Input dims of one calibration array, e.g. [1, 32, 32, 3]. */
   dims: number[];
   method: CalibrationMethod;
-  /** Nodes (by their output tensor) left in float: the most sensitive layers, e.g. the classifier head. */
+  /** Compute nodes (see computeNodes) left in float: the most sensitive layers, e.g. the classifier head. */
   keepFloat?: (node: OnnxNode, index: number, computeNodes: OnnxNode[]) => boolean;
   /** Ranges from an earlier calibration of the same fp32 graph (skips running it again). */
   ranges?: Map<string, TensorRange>;
@@ -21,17 +26,43 @@ export interface QuantizeOptions {
 
 /** Calibrates every tensor the full-int8 arrangement would quantize (reusable for mixed variants). */
 export async function calibrateAll(fp32: OnnxGraph, calibration: Float32Array[], dims: number[]): Promise<Map<string, TensorRange>> {
-  const g = cloneGraph(fp32);
-  const tensors = new Set<string>();
+  return collectRanges(fp32, calibration, dims, rangeTensors(fp32, planQuantization(fp32, new Set())));
+}
+
+/**
+ * Which tensors get a Q/DQ pair, each mapped to the tensor whose range it uses: a compute node's activation
+ * inputs and its output (after a Relu that follows it alone, so the Relu stays inside the quantized span), and
+ * data-movement ops borrowing their input's range.
+ */
+function planQuantization(g: OnnxGraph, floatNodes: ReadonlySet<OnnxNode>): Map<string, string> {
+  const inputName = g.inputs[0]!.name;
+  const quantized = new Map<string, string>();
   for (const node of g.nodes) {
-    if (!COMPUTE.has(node.op)) continue;
-    for (const t of activationInputs(g, node)) tensors.add(t);
-    tensors.add(node.outputs[0]!);
-    const users = g.consumers(node.outputs[0]!);
-    if (users.length === 1 && (users[0]!.op === 'Relu' || isClip0(g, users[0]!))) tensors.add(users[0]!.outputs[0]!);
+    if (COMPUTE.has(node.op) && !floatNodes.has(node)) {
+      for (const input of activationInputs(g, node)) if (!quantized.has(input)) quantized.set(input, input);
+      const out = fusedReluOutput(g, node.outputs[0]!);
+      quantized.set(out, out);
+    } else if (MOVE.has(node.op)) {
+      const src = node.inputs[0]!;
+      if (quantized.has(src) || src === inputName) {
+        if (!quantized.has(src)) quantized.set(src, src);
+        quantized.set(node.outputs[0]!, quantized.get(src)!);
+      }
+    }
   }
-  tensors.delete(g.inputs[0]!.name);
-  return collectRanges(fp32, calibration, dims, [...tensors]);
+  return quantized;
+}
+
+/** The tensors to calibrate for a plan (the graph input's range comes from the calibration data itself). */
+function rangeTensors(g: OnnxGraph, plan: Map<string, string>): string[] {
+  return [...new Set(plan.values())].filter((t) => t !== g.inputs[0]!.name);
+}
+
+/** `t`, or the output of the Relu (or Clip from 0) that is its only consumer. */
+function fusedReluOutput(g: OnnxGraph, t: string): string {
+  const users = g.consumers(t);
+  const only = users.length === 1 ? users[0] : undefined;
+  return only !== undefined && (only.op === 'Relu' || isClip0(g, only)) ? only.outputs[0]! : t;
 }
 
 interface QParams {
@@ -49,30 +80,10 @@ interface QParams {
 export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Promise<OnnxGraph> {
   const g = cloneGraph(fp32);
   const inputName = g.inputs[0]!.name;
-  // Which tensors get a Q/DQ pair, and which tensor's range each one borrows (MOVE ops borrow their input's).
-  const quantized = new Map<string, string>();
-  const fusedRelu = (t: string): string => {
-    const users = g.consumers(t);
-    const only = users.length === 1 ? users[0] : undefined;
-    return only !== undefined && (only.op === 'Relu' || isClip0(g, only)) ? only.outputs[0]! : t;
-  };
-  const computeNodes = g.nodes.filter((n) => COMPUTE.has(n.op));
-  const floatNodes = new Set(computeNodes.filter((n, i) => options.keepFloat?.(n, i, computeNodes) === true));
-  for (const node of g.nodes) {
-    if (COMPUTE.has(node.op) && !floatNodes.has(node)) {
-      for (const input of activationInputs(g, node)) if (!quantized.has(input)) quantized.set(input, input);
-      const out = fusedRelu(node.outputs[0]!);
-      quantized.set(out, out);
-    } else if (MOVE.has(node.op)) {
-      const src = node.inputs[0]!;
-      if (quantized.has(src) || src === inputName) {
-        if (!quantized.has(src)) quantized.set(src, src);
-        quantized.set(node.outputs[0]!, quantized.get(src)!);
-      }
-    }
-  }
-  const ranges =
-    options.ranges ?? (await collectRanges(fp32, options.calibration, options.dims, [...new Set(quantized.values())].filter((t) => t !== inputName)));
+  const compute = computeNodes(g);
+  const floatNodes = new Set(compute.filter((n, i) => options.keepFloat?.(n, i, compute) === true));
+  const quantized = planQuantization(g, floatNodes);
+  const ranges = options.ranges ?? (await collectRanges(fp32, options.calibration, options.dims, rangeTensors(g, quantized)));
   const inputRange = rangeOfInputs(options.calibration);
   const params = new Map<string, QParams>();
   for (const [tensor, rangeOf] of quantized) {
@@ -93,7 +104,8 @@ export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Pr
     const q = g.fresh(`${tensor}_q`);
     const dq = g.fresh(`${tensor}_dq`);
     const users = g.consumers(tensor);
-    const at = Math.max(0, ...[tensor].map((t) => g.nodes.findIndex((n) => n.outputs.includes(t)) + 1));
+    // Right after the producer (index 0 for the graph input, which has none).
+    const at = g.nodes.findIndex((n) => n.outputs.includes(tensor)) + 1;
     g.nodes.splice(at, 0, { op: 'QuantizeLinear', inputs: [tensor, scale, zp], outputs: [q], name: g.fresh('Q') }, { op: 'DequantizeLinear', inputs: [q, scale, zp], outputs: [dq], name: g.fresh('DQ') });
     for (const u of users) u.inputs = u.inputs.map((i) => (i === tensor ? dq : i));
   }

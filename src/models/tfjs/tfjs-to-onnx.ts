@@ -1,5 +1,5 @@
 import { VisionpipeError } from '../../errors.js';
-import { depthwiseToOnnx, hwioToOihw, samePads, validOut } from '../keras/keras-layer-math.js';
+import { depthwiseToOnnx, hwioToOihw, windowGeometry } from '../keras/keras-layer-math.js';
 import { DataType, OnnxGraph } from '../onnx/onnx-graph.js';
 import type { TfAttr, TfConst, TfGraph, TfNode } from './read-tfjs-graph.js';
 
@@ -303,21 +303,15 @@ function nchw(g: OnnxGraph, input: string, body: (nchwInput: string) => string):
 }
 
 function clip6(g: OnnxGraph, input: string): string {
-  const lo = g.constant('relu6_min', [], Float32Array.of(0));
-  const hi = g.constant('relu6_max', [], Float32Array.of(6));
-  return g.add('Clip', [input, lo, hi]);
+  return g.clip(input, 0, 6, 'relu6');
 }
 
 function spatial(node: TfNode, shape: number[], k: [number, number], s: [number, number], d: [number, number]) {
   const padding = Buffer.from(node.attr['padding']?.s ?? '', 'base64').toString();
   const [, h = 0, w = 0] = shape;
-  if (padding === 'SAME') {
-    const [t, b, oh] = samePads(h, k[0], s[0], d[0]);
-    const [l, r, ow] = samePads(w, k[1], s[1], d[1]);
-    return { pads: [t, l, b, r], h: oh, w: ow };
-  }
-  if (padding !== 'VALID') throw unsupported(node, `padding ${padding || '(none)'}`);
-  return { pads: [0, 0, 0, 0], h: validOut(h, k[0], s[0], d[0]), w: validOut(w, k[1], s[1], d[1]) };
+  const geometry = windowGeometry([h, w], k, s, d, padding.toLowerCase());
+  if (geometry === null) throw unsupported(node, `padding ${padding || '(none)'}`);
+  return geometry;
 }
 
 function broadcast(a: number[], b: number[], node: TfNode): number[] {

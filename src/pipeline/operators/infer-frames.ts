@@ -1,18 +1,10 @@
 import { mergeMap, type OperatorFunction } from 'rxjs';
-import type { WorkerRunResult } from '../../inference/worker-host.js';
+import type { InferenceWorkerHost } from '../../inference/worker-host.js';
 import type { FrameRing } from '../frame-ring.js';
 import type { Inferred, Preprocessed } from './staged-frame.js';
 
 /** The part of the worker host this operator needs (tests pass a fake). Runs complete in the order sent. */
-export interface Inferencer {
-  run(
-    slotId: number,
-    buffer: ArrayBuffer,
-    dims: number[],
-    dtype: 'float32' | 'uint8',
-    giveBack: (slotId: number, buffer: ArrayBuffer) => void,
-  ): Promise<WorkerRunResult>;
-}
+export type Inferencer = Pick<InferenceWorkerHost, 'run'>;
 
 /**
  * Lends each filled slot's buffer to the worker (transfer, zero copies) and gets it back with the output.
