@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module';
-import { setFlagsFromString } from 'node:v8';
 
 /**
  * The one place that loads OpenCV. @u4/opencv4nodejs works in exactly one thread per process (loading it in the
@@ -7,11 +6,13 @@ import { setFlagsFromString } from 'node:v8';
  * Its loader logs build-configuration chatter to stdout at load time, which would corrupt a CLI's output: it is
  * silenced here.
  */
-// Node 20's V8 aborts the process ("Fatal error … Check failed: marking_done_" in CppHeap::TraceEpilogue) during
-// incremental marking once enough Mats made by opencv4nodejs's resize/convert calls are collected: reproduced
-// every time by ~800 resizes in one process, and once in a CI test run. Without incremental marking it never
-// happened here (same repro, and the whole suite). The cost is longer, rarer GC pauses.
-setFlagsFromString('--no-incremental-marking');
+// opencv4nodejs's "external memory tracking" Mat allocator calls V8's AdjustAmountOfExternalAllocatedMemory from
+// Mat destructors, which run inside garbage collection (weak callbacks): that starts a GC within the GC. Seen here
+// as V8 aborting ("Check failed: marking_done_", reproduced every time by resizing each frame of vtest.avi) and,
+// with incremental marking off, as a deadlock on cppgc's process mutex (gdb: Mat::~Mat → ReportExternalMemoryPressure
+// → CollectGarbage inside InvokeFirstPassWeakCallbacks). The addon's own switch turns that allocator off at load;
+// native Mat memory is then freed by explicit release() (the pipeline releases what it allocates) or by GC.
+process.env['OPENCV4NODEJS_DISABLE_EXTERNAL_MEM_TRACKING'] ??= '1';
 
 // OpenCV's own log (backend probing warnings for files that are not videos) would drown our one clear message.
 process.env['OPENCV_LOG_LEVEL'] ??= 'ERROR';

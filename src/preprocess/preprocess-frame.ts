@@ -42,19 +42,30 @@ export interface PreprocessResult {
  * value = (pixel * scale - mean[c]) / std[c].
  */
 export async function preprocessInto(frame: Mat, spec: PreprocessSpec, target: ArrayBuffer): Promise<PreprocessResult> {
+  // Every intermediate Mat is ours: released at the end rather than left to the garbage collector.
+  const owned: Mat[] = [];
+  const own = <T extends Mat | Mat[]>(made: T): T => (owned.push(...(Array.isArray(made) ? made : [made])), made);
+  try {
+    return await fill(frame, spec, target, own);
+  } finally {
+    for (const mat of owned) mat.release();
+  }
+}
+
+async function fill(frame: Mat, spec: PreprocessSpec, target: ArrayBuffer, own: <T extends Mat | Mat[]>(made: T) => T): Promise<PreprocessResult> {
   const plan = planResize(spec.resize, [frame.cols, frame.rows], spec.inputWh);
   const [rw, rh] = plan.resizedWh;
-  let m = await frame.resizeAsync(rh, rw, 0, 0, cv.INTER_LINEAR);
+  let m = own(await frame.resizeAsync(rh, rw, 0, 0, cv.INTER_LINEAR));
   const [top, bottom, left, right] = plan.padTblr;
   if (top + bottom + left + right > 0) {
     const p = spec.padValue;
-    m = await m.copyMakeBorderAsync(top, bottom, left, right, cv.BORDER_CONSTANT, new cv.Vec3(p, p, p));
+    m = own(await m.copyMakeBorderAsync(top, bottom, left, right, cv.BORDER_CONSTANT, new cv.Vec3(p, p, p)));
   }
   if (plan.cropXywh !== null) {
     const [x, y, w, h] = plan.cropXywh;
-    m = m.getRegion(new cv.Rect(x, y, w, h)).copy();
+    m = own(own(m.getRegion(new cv.Rect(x, y, w, h))).copy());
   }
-  if (spec.pixelFormat === 'rgb') m = await m.cvtColorAsync(cv.COLOR_BGR2RGB);
+  if (spec.pixelFormat === 'rgb') m = own(await m.cvtColorAsync(cv.COLOR_BGR2RGB));
 
   const [iw, ih] = spec.inputWh;
   const planeBytes = iw * ih * (spec.dtype === 'float32' ? 4 : 1);
@@ -67,7 +78,7 @@ export async function preprocessInto(frame: Mat, spec: PreprocessSpec, target: A
 
   if (spec.dtype === 'uint8') {
     if (spec.layout === 'nhwc') put(m, 0);
-    else (await m.splitChannelsAsync()).forEach((plane, c) => put(plane, c * planeBytes));
+    else own(await m.splitChannelsAsync()).forEach((plane, c) => put(plane, c * planeBytes));
     return { transform: plan, bytesCopied: copied };
   }
 
@@ -75,12 +86,12 @@ export async function preprocessInto(frame: Mat, spec: PreprocessSpec, target: A
   const beta = [0, 1, 2].map((c) => -(spec.mean[c] ?? 0) / (spec.std[c] ?? 1));
   const uniform = alpha.every((a) => a === alpha[0]) && beta.every((b) => b === beta[0]);
   if (spec.layout === 'nhwc' && uniform) {
-    put(await m.convertToAsync(cv.CV_32FC3, alpha[0], beta[0]), 0);
+    put(own(await m.convertToAsync(cv.CV_32FC3, alpha[0], beta[0])), 0);
   } else {
-    const planes = await m.splitChannelsAsync();
-    const floats = await Promise.all(planes.map((p, c) => p.convertToAsync(cv.CV_32FC1, alpha[c], beta[c])));
+    const planes = own(await m.splitChannelsAsync());
+    const floats = own(await Promise.all(planes.map((p, c) => p.convertToAsync(cv.CV_32FC1, alpha[c], beta[c]))));
     if (spec.layout === 'nchw') floats.forEach((plane, c) => put(plane, c * planeBytes));
-    else put(new cv.Mat(floats), 0);
+    else put(own(new cv.Mat(floats)), 0);
   }
   return { transform: plan, bytesCopied: copied };
 }

@@ -51,7 +51,11 @@ export class RoutedVideoSink implements Sink {
     const [w, h] = sink.sizeWh;
     if (frame.frame.mat.cols !== w || frame.frame.mat.rows !== h) {
       const resized = await frame.frame.mat.resizeAsync(h, w);
-      await sink.write({ ...frame, frame: { ...frame.frame, mat: resized, sizeWh: [w, h] } });
+      try {
+        await sink.write({ ...frame, frame: { ...frame.frame, mat: resized, sizeWh: [w, h] } });
+      } finally {
+        resized.release();
+      }
       return;
     }
     await sink.write(frame);

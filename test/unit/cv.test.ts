@@ -9,7 +9,7 @@ const dir = mkdtempSync(join(tmpdir(), 'visionpipe-cv-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('OpenCV in one process', () => {
-  it('survives a whole clip of decoded and resized frames (V8 incremental-marking abort, see src/cv.ts)', () => {
+  it('survives a whole clip of decoded and resized frames (GC re-entry through the addon’s Mat allocator, see src/cv.ts)', () => {
     // vtest.avi reproduced the abort every time without the fix; a synthetic clip did not.
     let clip = VTEST;
     if (!HAS_SHARED) {
