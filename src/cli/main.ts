@@ -63,11 +63,12 @@ program
 
 program
   .command('optimize')
-  .description('import a Keras .h5 model, write fp32 / fp16 / int8 ONNX variants calibrated on your clip, measure and pick one')
-  .argument('<model.h5>', 'Keras HDF5 model (Keras 2.x or 3)')
+  .description('import a model, write fp32 / fp16 / int8 ONNX variants calibrated on your clip, measure them on this machine and pick one')
+  .argument('<model>', 'Keras .h5 (Keras 2.x or 3), TF.js graph model.json or .onnx classifier, or a model descriptor (name or .yaml; detectors too)')
   .requiredOption('--clip <video>', 'your own footage: calibration and evaluation frames')
   .option('--out <dir>', 'where variants and report go', 'out/optimize')
-  .option('--budget <fraction>', 'minimum top-1 agreement with fp32 (default 0.99)', fraction)
+  .option('--budget <fraction>', 'minimum agreement with fp32: top-1 for classifiers, box F1 for detectors (default 0.99)', fraction)
+  .option('--min-score <fraction>', 'detectors: boxes below this score are not compared (default 0.3)', fraction)
   .option('--calibration-frames <n>', 'frames used to calibrate (default 64)', positiveInt)
   .option('--eval-frames <n>', 'frames used to measure agreement and speed (default 300)', positiveInt)
   .option('-v, --verbose', 'debug logs and stack traces on errors')

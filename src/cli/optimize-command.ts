@@ -1,30 +1,37 @@
 import { createLogger } from '../log.js';
-import { optimizeModel } from '../models/optimize/optimize-model.js';
+import { optimizeModel, type VariantReport } from '../models/optimize/optimize-model.js';
 import { reportError } from './report-error.js';
 
-/** `visionpipe optimize <model.h5> --clip <video>`. */
+/** `visionpipe optimize <model> --clip <video>`. */
 export async function optimizeCommand(
   model: string,
-  flags: { clip: string; out: string; budget?: number; calibrationFrames?: number; evalFrames?: number; verbose?: boolean },
+  flags: { clip: string; out: string; budget?: number; calibrationFrames?: number; evalFrames?: number; minScore?: number; verbose?: boolean },
 ): Promise<number> {
   try {
     const report = await optimizeModel({
-      modelPath: model,
+      model,
       clip: flags.clip,
       outDir: flags.out,
       ...(flags.budget === undefined ? {} : { budget: flags.budget }),
       ...(flags.calibrationFrames === undefined ? {} : { calibrationFrames: flags.calibrationFrames }),
       ...(flags.evalFrames === undefined ? {} : { evalFrames: flags.evalFrames }),
+      ...(flags.minScore === undefined ? {} : { minScore: flags.minScore }),
       logger: createLogger(flags.verbose === true ? 'debug' : 'info'),
     });
     for (const v of report.variants) {
       process.stdout.write(
-        `${v.name === report.picked ? '*' : ' '} ${v.name.padEnd(16)} agreement ${(100 * v.top1Agreement).toFixed(1).padStart(5)} % (confident frames ${(100 * v.top1AgreementConfident).toFixed(1).padStart(5)} %)  ${v.meanMs.toFixed(2).padStart(8)} ms  ${(v.sizeBytes / 1024).toFixed(0).padStart(7)} KiB  ${v.file}\n`,
+        `${v.name === report.picked ? '*' : ' '} ${v.name.padEnd(16)} ${report.metric} ${(100 * v.agreement).toFixed(1).padStart(5)} %${detail(v)}  ${v.meanMs.toFixed(2).padStart(8)} ms  ${(v.sizeBytes / 1024).toFixed(0).padStart(7)} KiB  ${v.file}\n`,
       );
     }
-    process.stdout.write(`picked ${report.picked}: ${report.speedupVsFp32.toFixed(2)}x fp32 within ${(100 * report.budget).toFixed(1)} % agreement; report in ${flags.out}/report.md\n`);
+    for (const p of report.precisionSweep ?? []) process.stdout.write(`  simulated ${String(p.bits).padStart(2)} bits: ${report.metric} ${(100 * p.agreement).toFixed(1)} %\n`);
+    process.stdout.write(`picked ${report.picked}: ${report.speedupVsFp32.toFixed(2)}x fp32 within ${report.metric} ≥ ${(100 * report.budget).toFixed(1)} %; report in ${flags.out}/report.md\n`);
     return 0;
   } catch (err) {
     return reportError(err, flags.verbose === true);
   }
+}
+
+function detail(v: VariantReport): string {
+  if (v.boxes !== undefined) return ` (fp32 boxes kept ${(100 * v.boxes.sameWithinTolerance).toFixed(1).padStart(5)} %)`;
+  return v.top1AgreementConfident === undefined ? '' : ` (confident frames ${(100 * v.top1AgreementConfident).toFixed(1).padStart(5)} %)`;
 }

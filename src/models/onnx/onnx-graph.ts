@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { onnx as OnnxNs } from 'onnx-proto';
+import { VisionpipeError } from '../../errors.js';
 
 const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNs };
 
@@ -42,6 +43,8 @@ export class OnnxGraph {
   initializers = new Map<string, OnnxInitializer>();
   inputs: ValueInfo[] = [];
   outputs: ValueInfo[] = [];
+  /** The default opset `toBytes` writes (a graph read from a file keeps the file's). */
+  opset = 13;
   private counter = 0;
 
   constructor(readonly name: string) {}
@@ -90,7 +93,7 @@ export class OnnxGraph {
   }
 
   /** Serialises the model; `extraOutputs` exposes intermediate tensors (for calibration) without changing the graph. */
-  toBytes(opset = 13, extraOutputs: readonly string[] = []): Uint8Array {
+  toBytes(opset = this.opset, extraOutputs: readonly string[] = []): Uint8Array {
     const outputs = [...this.outputs, ...extraOutputs.filter((t) => !this.outputs.some((o) => o.name === t)).map((name) => ({ name, dims: [] }))];
     const model = onnx.ModelProto.create({
       irVersion: 7,
@@ -140,4 +143,92 @@ function attribute(name: string, v: AttrValue): OnnxNs.IAttributeProto {
   if ('floats' in v) return { name, type: T.FLOATS, floats: v.floats };
   if ('f' in v && typeof v.f === 'number') return { name, type: T.FLOAT, f: v.f };
   return { name, type: T.TENSOR, t: v as OnnxNs.ITensorProto };
+}
+
+/**
+ * Reads an ONNX model into an OnnxGraph (default-domain opset ≥ 13 only: older graphs use other op signatures,
+ * e.g. Squeeze axes as attributes, that the optimisers do not rewrite). Initializers stored as float_data /
+ * int32_data / int64_data are converted to typed arrays like raw_data ones.
+ */
+export function readOnnxGraph(bytes: Uint8Array, name = 'model'): OnnxGraph {
+  let model: OnnxNs.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (cause) {
+    throw new VisionpipeError('VP_MODEL_INVALID', 'The file is not a readable ONNX model (truncated or not ONNX)', { value: name, cause });
+  }
+  const opset = Number(model.opsetImport.find((o) => (o.domain ?? '') === '')?.version ?? 0);
+  if (model.graph == null) throw new VisionpipeError('VP_MODEL_INVALID', 'The ONNX file has no graph', { value: name });
+  if (opset < 13) {
+    throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `The ONNX model uses opset ${opset}; visionpipe optimises opset 13 and newer`, {
+      value: name,
+      hint: 'Re-export it at opset 13 or newer (e.g. tf2onnx --opset 13), or give visionpipe the Keras / TF.js model.',
+    });
+  }
+  // Decoded messages carry protobuf defaults ('' / [] / 0) for absent fields, so the concrete classes apply.
+  const graph = model.graph as OnnxNs.GraphProto;
+  const g = new OnnxGraph(graph.name || name);
+  g.opset = opset;
+  for (const t of graph.initializer as OnnxNs.TensorProto[]) g.initializers.set(t.name, initializerOf(t));
+  const T = onnx.AttributeProto.AttributeType;
+  g.nodes = (graph.node as OnnxNs.NodeProto[]).map((n, i) => {
+    const attrs: Record<string, AttrValue> = {};
+    for (const a of n.attribute as OnnxNs.AttributeProto[]) {
+      if (a.type === T.INT) attrs[a.name] = Number(a.i);
+      else if (a.type === T.FLOAT) attrs[a.name] = { f: a.f };
+      else if (a.type === T.STRING) attrs[a.name] = new TextDecoder().decode(a.s);
+      else if (a.type === T.INTS) attrs[a.name] = a.ints.map(Number);
+      else if (a.type === T.FLOATS) attrs[a.name] = { floats: [...a.floats] };
+      else if (a.type === T.TENSOR && a.t != null) attrs[a.name] = a.t;
+      else throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `Attribute "${a.name}" of node "${n.name}" (${n.opType}) has a type visionpipe does not read`, { value: name });
+    }
+    return {
+      op: n.opType,
+      inputs: [...n.input],
+      outputs: [...n.output],
+      name: n.name || `${n.opType}_${i}`,
+      ...(Object.keys(attrs).length > 0 ? { attrs } : {}),
+      ...(n.domain ? { domain: n.domain } : {}),
+    };
+  });
+  const info = (v: OnnxNs.IValueInfoProto): ValueInfo => ({
+    name: v.name ?? '',
+    dims: (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimValue != null && Number(d.dimValue) > 0 ? Number(d.dimValue) : null)),
+    dataType: v.type?.tensorType?.elemType ?? DataType.FLOAT,
+  });
+  g.inputs = graph.input.filter((v) => !g.initializers.has(v.name ?? '')).map(info);
+  g.outputs = graph.output.map(info);
+  return g;
+}
+
+function initializerOf(t: OnnxNs.TensorProto): OnnxInitializer {
+  const dims = t.dims.map(Number);
+  const count = dims.reduce((a, b) => a * b, 1);
+  const raw = t.rawData.byteLength > 0 ? t.rawData : undefined;
+  const copy = (bytes: Uint8Array) => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  let data: OnnxInitializer['data'];
+  switch (t.dataType) {
+    case DataType.FLOAT:
+      data = raw ? new Float32Array(copy(raw)) : Float32Array.from(t.floatData);
+      break;
+    case DataType.INT32:
+      data = raw ? new Int32Array(copy(raw)) : Int32Array.from(t.int32Data);
+      break;
+    case DataType.INT64:
+      data = raw ? new BigInt64Array(copy(raw)) : BigInt64Array.from(t.int64Data.map((v) => BigInt(v.toString())));
+      break;
+    case DataType.INT8:
+      data = raw ? new Int8Array(copy(raw)) : Int8Array.from(t.int32Data);
+      break;
+    case DataType.UINT8:
+      data = raw ? new Uint8Array(copy(raw)) : Uint8Array.from(t.int32Data);
+      break;
+    case DataType.FLOAT16:
+      data = raw ? new Uint16Array(copy(raw)) : Uint16Array.from(t.int32Data);
+      break;
+    default:
+      throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `Initializer "${t.name}" has ONNX data type ${t.dataType}, which visionpipe does not read`, {});
+  }
+  if (data.length !== count) throw new VisionpipeError('VP_MODEL_INVALID', `Initializer "${t.name}" holds ${data.length} values for dims [${dims.join(', ')}]`, {});
+  return { name: t.name, dims, data, dataType: t.dataType };
 }

@@ -18,13 +18,15 @@ export type CalibrationMethod = 'minmax' | 'percentile';
 export async function collectRanges(graph: OnnxGraph, inputs: Float32Array[], dims: number[], tensors: string[]): Promise<Map<string, TensorRange>> {
   const session = await ort.InferenceSession.create(graph.toBytes(13, tensors), { graphOptimizationLevel: 'disabled' });
   const ranges = new Map<string, TensorRange>();
-  const samples = new Map<string, number[]>();
+  const samples = new Map<string, Float32Array[]>();
   try {
     for (const x of inputs) {
       const result = await session.run({ [graph.inputs[0]!.name]: new ort.Tensor('float32', x, dims) }, tensors);
       for (const name of tensors) {
-        const data = result[name]?.data as Float32Array | undefined;
-        if (data === undefined) continue;
+        // Only float tensors are quantized: index arithmetic (int Add, Reshape of shapes) keeps its type.
+        const tensor = result[name];
+        if (tensor === undefined || tensor.type !== 'float32') continue;
+        const data = tensor.data as Float32Array;
         let lo = Infinity;
         let hi = -Infinity;
         for (let i = 0; i < data.length; i++) {
@@ -35,15 +37,27 @@ export async function collectRanges(graph: OnnxGraph, inputs: Float32Array[], di
         const r = ranges.get(name);
         ranges.set(name, { min: Math.min(lo, r?.min ?? Infinity), max: Math.max(hi, r?.max ?? -Infinity), sample: new Float32Array() });
         const s = samples.get(name) ?? [];
-        const step = Math.max(1, Math.floor(data.length / 2048));
-        for (let i = 0; i < data.length; i += step) s.push(Math.abs(data[i]!));
+        // About 64k samples per tensor over all frames: enough for a 99.99th percentile, bounded for big models.
+        const step = Math.max(1, Math.floor(data.length / Math.ceil(65536 / inputs.length)));
+        const chunk = new Float32Array(Math.ceil(data.length / step));
+        for (let i = 0, j = 0; i < data.length; i += step, j++) chunk[j] = Math.abs(data[i]!);
+        s.push(chunk);
         samples.set(name, s);
       }
     }
   } finally {
     await session.release();
   }
-  for (const [name, r] of ranges) r.sample = Float32Array.from(samples.get(name) ?? []).sort();
+  for (const [name, r] of ranges) {
+    const chunks = samples.get(name) ?? [];
+    const all = new Float32Array(chunks.reduce((n, c) => n + c.length, 0));
+    let at = 0;
+    for (const c of chunks) {
+      all.set(c, at);
+      at += c.length;
+    }
+    r.sample = all.sort();
+  }
   return ranges;
 }
 

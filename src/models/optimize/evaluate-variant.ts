@@ -1,19 +1,40 @@
 import * as ort from 'onnxruntime-node';
 import { percentile } from '../../metrics/run-stats.js';
+import { iou } from '../../postprocess/detect.js';
+
+/** What a variant is compared on: classifiers by top-1 class, detectors box by box. */
+export type AgreementMetric = 'top-1' | 'box-f1';
 
 export interface VariantScore {
-  /** Share of frames whose top-1 class equals fp32's. */
-  top1Agreement: number;
-  /** The same, over the frames where fp32 is confident (top-1 leads top-2 by ≥ 0.1): flips there are real errors. */
-  top1AgreementConfident: number;
-  /** Mean over frames and classes of |p − p_fp32|. */
-  meanAbsProbDiff: number;
+  metric: AgreementMetric;
+  /**
+   * top-1: share of frames whose top-1 class equals fp32's. box-f1: F1 of the variant's boxes against fp32's
+   * (same class, IoU ≥ 0.5; a box counts as found when the other side has it above minScore − 0.05, so a score
+   * hovering at the threshold is not a disagreement).
+   */
+  agreement: number;
+  /** top-1 only: agreement over the frames where fp32 is confident (top-1 leads top-2 by ≥ 0.1): flips there are real errors. */
+  top1AgreementConfident?: number;
+  /** top-1 only: mean over frames and classes of |p − p_fp32|. */
+  meanAbsProbDiff?: number;
+  /** box-f1 only: box counts and how closely matched boxes agree. */
+  boxes?: BoxAgreement;
   meanMs: number;
   p99Ms: number;
   sizeBytes: number;
 }
 
-/** Runs a model over frames (batch 1) and returns its outputs and per-frame latencies. */
+export interface BoxAgreement {
+  reference: number;
+  variant: number;
+  matched: number;
+  meanIou: number;
+  meanAbsScoreDiff: number;
+  /** Share of fp32's boxes the variant reproduces with the same class, IoU ≥ 0.9 and a score within 0.02. */
+  sameWithinTolerance: number;
+}
+
+/** Runs a model over frames (batch 1) and returns its first output and per-frame latencies. */
 export async function runFrames(model: Uint8Array, frames: Float32Array[], dims: number[], warmup = 3): Promise<{ outputs: Float32Array[]; ms: number[] }> {
   const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', executionProviders: ['cpu'] });
   try {
@@ -37,9 +58,14 @@ export async function runFrames(model: Uint8Array, frames: Float32Array[], dims:
   }
 }
 
+function timing(ms: number[], sizeBytes: number) {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return { meanMs: ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length), p99Ms: percentile(sorted, 99), sizeBytes };
+}
+
 const argmax = (a: Float32Array) => a.reduce((best, v, i) => (v > a[best]! ? i : best), 0);
 
-/** Compares a variant's outputs with fp32's, frame by frame. */
+/** Compares a classifier variant's outputs (probabilities) with fp32's, frame by frame. */
 export function score(reference: Float32Array[], outputs: Float32Array[], ms: number[], sizeBytes: number): VariantScore {
   let agree = 0;
   let confident = 0;
@@ -58,13 +84,90 @@ export function score(reference: Float32Array[], outputs: Float32Array[], ms: nu
     for (let i = 0; i < ref.length; i++) diff += Math.abs(ref[i]! - out[i]!);
     count += ref.length;
   });
-  const sorted = [...ms].sort((a, b) => a - b);
   return {
-    top1Agreement: agree / Math.max(1, reference.length),
+    metric: 'top-1',
+    agreement: agree / Math.max(1, reference.length),
     top1AgreementConfident: confidentAgree / Math.max(1, confident),
     meanAbsProbDiff: diff / Math.max(1, count),
-    meanMs: ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length),
-    p99Ms: percentile(sorted, 99),
-    sizeBytes,
+    ...timing(ms, sizeBytes),
+  };
+}
+
+interface Box {
+  classId: number;
+  score: number;
+  xyxy: number[];
+}
+
+/** Rows of (x1, y1, x2, y2, score, class) with score ≥ minScore, best first. */
+function boxesOf(out: Float32Array, minScore: number): Box[] {
+  const boxes: Box[] = [];
+  for (let r = 0; r + 6 <= out.length; r += 6) {
+    const s = out[r + 4]!;
+    if (s >= minScore) boxes.push({ classId: Math.round(out[r + 5]!), score: s, xyxy: [out[r]!, out[r + 1]!, out[r + 2]!, out[r + 3]!] });
+  }
+  return boxes.sort((a, b) => b.score - a.score);
+}
+
+/** Greedy best-IoU matching of `from` boxes to unused same-class `to` boxes with IoU ≥ 0.5. */
+function match(from: Box[], to: Box[]): Array<[Box, Box, number]> {
+  const used = new Set<Box>();
+  const pairs: Array<[Box, Box, number]> = [];
+  for (const a of from) {
+    let best: Box | undefined;
+    let bestIou = 0.5;
+    for (const b of to) {
+      if (used.has(b) || b.classId !== a.classId) continue;
+      const o = iou(a.xyxy, b.xyxy);
+      if (o >= bestIou) [best, bestIou] = [b, o];
+    }
+    if (best !== undefined) {
+      used.add(best);
+      pairs.push([a, best, bestIou]);
+    }
+  }
+  return pairs;
+}
+
+/** Compares a detector variant's [1, N, 6] box rows with fp32's, box by box. */
+export function scoreDetections(reference: Float32Array[], outputs: Float32Array[], ms: number[], sizeBytes: number, minScore = 0.3): VariantScore {
+  const slack = 0.05;
+  let nRef = 0;
+  let nVar = 0;
+  let refFound = 0;
+  let varFound = 0;
+  let matched = 0;
+  let iouSum = 0;
+  let scoreDiffSum = 0;
+  let same = 0;
+  reference.forEach((ref, f) => {
+    const a = boxesOf(ref, minScore);
+    const b = boxesOf(outputs[f]!, minScore);
+    nRef += a.length;
+    nVar += b.length;
+    refFound += match(a, boxesOf(outputs[f]!, minScore - slack)).length;
+    varFound += match(b, boxesOf(ref, minScore - slack)).length;
+    for (const [x, y, o] of match(a, b)) {
+      matched++;
+      iouSum += o;
+      const d = Math.abs(x.score - y.score);
+      scoreDiffSum += d;
+      if (o >= 0.9 && d <= 0.02) same++;
+    }
+  });
+  const recall = nRef === 0 ? 1 : refFound / nRef;
+  const precision = nVar === 0 ? 1 : varFound / nVar;
+  return {
+    metric: 'box-f1',
+    agreement: recall + precision === 0 ? 0 : (2 * recall * precision) / (recall + precision),
+    boxes: {
+      reference: nRef,
+      variant: nVar,
+      matched,
+      meanIou: matched === 0 ? 0 : iouSum / matched,
+      meanAbsScoreDiff: matched === 0 ? 0 : scoreDiffSum / matched,
+      sameWithinTolerance: nRef === 0 ? 1 : same / nRef,
+    },
+    ...timing(ms, sizeBytes),
   };
 }

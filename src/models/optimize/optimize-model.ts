@@ -4,27 +4,28 @@ import { cv } from '../../cv.js';
 import { VisionpipeError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { inputByteLength, preprocessInto, type PreprocessSpec } from '../../preprocess/preprocess-frame.js';
-import { kerasToOnnx } from '../keras/keras-to-onnx.js';
-import { readKerasH5 } from '../keras/read-keras-h5.js';
 import type { OnnxGraph } from '../onnx/onnx-graph.js';
 import { drawSpeedAgreementChart } from './chart.js';
-import { runFrames, score, type VariantScore } from './evaluate-variant.js';
+import { runFrames, score, scoreDetections, type AgreementMetric, type VariantScore } from './evaluate-variant.js';
+import { loadOptimizeSubject, type OptimizeSubject } from './optimize-subject.js';
 import { fp16Weights } from './fp16-weights.js';
 import { runFramesOpenCv, withNchwInput } from './opencv-dnn.js';
-import { calibrateAll, computeNodes, quantizeQdq } from './quantize-qdq.js';
+import { calibrateAll, computeNodes, quantizeQdq, type QuantizeOptions } from './quantize-qdq.js';
 
 export interface OptimizeOptions {
-  /** A Keras .h5 model. */
-  modelPath: string;
+  /** A Keras .h5, TF.js graph model.json or ONNX file, or a model descriptor (name in models/ or .yaml path). */
+  model: string;
   /** The user's own footage: calibration and evaluation frames come from it. */
   clip: string;
   outDir: string;
-  /** Minimum top-1 agreement with fp32 for a variant to be picked (default 0.99). */
+  /** Minimum agreement with fp32 (top-1 for classifiers, box F1 for detectors) for a variant to be picked (default 0.99). */
   budget?: number;
   calibrationFrames?: number;
   evalFrames?: number;
-  /** How frames are fed to the model (default: stretch, RGB, raw 0..255). */
+  /** How frames are fed to a bare model file (default: stretch, RGB, raw 0..255; a descriptor brings its own). */
   preprocess?: Partial<Pick<PreprocessSpec, 'resize' | 'pixelFormat' | 'scale' | 'mean' | 'std'>>;
+  /** Detectors: boxes below this score are not compared (default 0.3). */
+  minScore?: number;
   logger?: Logger;
 }
 
@@ -35,9 +36,17 @@ export interface VariantReport extends VariantScore {
   floatNodes?: number;
 }
 
+/** Agreement of the same quantization arrangement simulated at more bits: how many this model needs on this clip. */
+export interface PrecisionPoint {
+  bits: number;
+  agreement: number;
+}
+
 export interface OptimizeReport {
   model: string;
   clip: string;
+  task: OptimizeSubject['task'];
+  metric: AgreementMetric;
   budget: number;
   calibrationFrames: number;
   evalFrames: number;
@@ -45,115 +54,147 @@ export interface OptimizeReport {
   /** The fastest variant within the budget. */
   picked: string;
   speedupVsFp32: number;
+  /** Present when no int8 variant meets the budget. */
+  precisionSweep?: PrecisionPoint[];
 }
 
+/** Above this many compute nodes the one-node-at-a-time sensitivity search of the mixed variant takes too long. */
+const MIXED_SEARCH_MAX_NODES = 32;
+
 /**
- * Imports a Keras model, then writes and measures fp32 (on onnxruntime and on OpenCV DNN), fp16-weight and int8
- * (min-max, percentile, and if needed mixed-precision) ONNX variants on frames of the user's clip: agreement with fp32 and latency on this machine.
- * Picks the fastest variant within the accuracy budget, and writes report.json, report.md and chart.png.
+ * Imports a model, then writes and measures fp32 (on onnxruntime and on OpenCV DNN), fp16-weight and int8
+ * (min-max, percentile, and if needed mixed-precision) ONNX variants on frames of the user's clip: agreement with
+ * fp32 and latency on this machine. Picks the fastest variant within the accuracy budget, and writes report.json,
+ * report.md and chart.png. When int8 misses the budget, simulates the same arrangement at more bits to say how
+ * many the model needs on this footage.
  */
 export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeReport> {
   const log = options.logger ?? silentLogger;
   const budget = options.budget ?? 0.99;
-  const keras = await readKerasH5(options.modelPath);
-  const { graph: fp32, inputShapeNhwc } = kerasToOnnx(keras, basename(options.modelPath));
-  const [h, w] = inputShapeNhwc;
-  const dims = [1, h, w, inputShapeNhwc[2]];
-  if (inputShapeNhwc[2] !== 3) throw new VisionpipeError('VP_MODEL_SHAPE_MISMATCH', 'Only 3-channel image models can be calibrated on video', { value: inputShapeNhwc });
-  const spec: PreprocessSpec = {
-    inputWh: [w, h], layout: 'nhwc', dtype: 'float32', resize: 'stretch', pixelFormat: 'rgb', scale: 1, mean: [0, 0, 0], std: [1, 1, 1], padValue: 114,
-    ...options.preprocess,
-  };
+  const minScore = options.minScore ?? 0.3;
+  const subject = await loadOptimizeSubject(options.model, options.preprocess);
+  const { graph: fp32, spec, dims, stem } = subject;
   const calibrationCount = options.calibrationFrames ?? 64;
   const evalCount = options.evalFrames ?? 300;
   const { calibration, evaluation } = await sampleFrames(options.clip, spec, calibrationCount, evalCount);
-  log.info({ calibration: calibration.length, evaluation: evaluation.length }, 'frames sampled from the clip');
+  log.info({ model: stem, task: subject.task, calibration: calibration.length, evaluation: evaluation.length }, 'frames sampled from the clip');
   mkdirSync(options.outDir, { recursive: true });
-  const stem = basename(options.modelPath).replace(/\.h5$/i, '');
   const variants: VariantReport[] = [];
   const fp32Bytes = fp32.toBytes();
   const reference = await runFrames(fp32Bytes, evaluation, dims);
+  const compare = (outputs: Float32Array[], ms: number[], sizeBytes: number): VariantScore =>
+    subject.output === 'boxes'
+      ? scoreDetections(reference.outputs, outputs, ms, sizeBytes, minScore)
+      : subject.output === 'logits'
+        ? score(reference.outputs.map(softmax), outputs.map(softmax), ms, sizeBytes)
+        : score(reference.outputs, outputs, ms, sizeBytes);
+  const agreementOf = async (g: OnnxGraph) => {
+    const run = await runFrames(g.toBytes(), evaluation, dims, 0);
+    return compare(run.outputs, run.ms, 0).agreement;
+  };
 
   const measure = async (name: string, graph: OnnxGraph | Uint8Array, extra: Partial<VariantReport> = {}) => {
     const bytes = graph instanceof Uint8Array ? graph : graph.toBytes();
     const file = join(options.outDir, `${stem}.${name}.onnx`);
     writeFileSync(file, bytes);
     const run = name === 'fp32' ? reference : await runFrames(bytes, evaluation, dims);
-    const v: VariantReport = { name, file, ...score(reference.outputs, run.outputs, run.ms, bytes.byteLength), ...extra };
-    log.info({ variant: name, agreement: v.top1Agreement, meanMs: v.meanMs }, 'variant measured');
+    const v: VariantReport = { name, file, ...compare(run.outputs, run.ms, bytes.byteLength), ...extra };
+    log.info({ variant: name, agreement: v.agreement, meanMs: v.meanMs }, 'variant measured');
     variants.push(v);
     return v;
   };
 
   await measure('fp32', fp32Bytes);
-  try {
-    const file = join(options.outDir, `${stem}.opencv-dnn-nchw.onnx`);
-    const nchw = withNchwInput(fp32).toBytes();
-    const run = await runFramesOpenCv(nchw, file, evaluation, [h, w]);
-    const v: VariantReport = { name: 'opencv-dnn-fp32', file, ...score(reference.outputs, run.outputs, run.ms, nchw.byteLength) };
-    log.info({ variant: v.name, agreement: v.top1Agreement, meanMs: v.meanMs }, 'variant measured');
-    variants.push(v);
-  } catch (err) {
-    log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'OpenCV DNN could not run the fp32 model; its row is left out');
+  if (spec.layout === 'nhwc') {
+    try {
+      const file = join(options.outDir, `${stem}.opencv-dnn-nchw.onnx`);
+      const nchw = withNchwInput(fp32).toBytes();
+      const [w, h] = spec.inputWh;
+      const run = await runFramesOpenCv(nchw, file, evaluation, [h, w]);
+      const v: VariantReport = { name: 'opencv-dnn-fp32', file, ...compare(run.outputs, run.ms, nchw.byteLength) };
+      log.info({ variant: v.name, agreement: v.agreement, meanMs: v.meanMs }, 'variant measured');
+      variants.push(v);
+    } catch (err) {
+      log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'OpenCV DNN could not run the fp32 model; its row is left out');
+    }
   }
   await measure('fp16-weights', fp16Weights(fp32));
   const ranges = await calibrateAll(fp32, calibration, dims);
   const minmax = await measure('int8-minmax', await quantizeQdq(fp32, { calibration, dims, method: 'minmax', ranges }));
   const pct = await measure('int8-percentile', await quantizeQdq(fp32, { calibration, dims, method: 'percentile', ranges }));
-  if (Math.max(minmax.top1Agreement, pct.top1Agreement) < budget) {
-    const mixed = await mixedPrecision(fp32, calibration, evaluation, dims, ranges, reference.outputs, budget);
-    if (mixed !== null) await measure('int8-mixed', mixed.graph, { floatNodes: mixed.floatNodes });
+  const bestInt8 = minmax.agreement >= pct.agreement ? minmax : pct;
+  const method = bestInt8 === minmax ? 'minmax' : 'percentile';
+  let precisionSweep: PrecisionPoint[] | undefined;
+  if (bestInt8.agreement < budget) {
+    const computeCount = computeNodes(fp32).length;
+    if (computeCount <= MIXED_SEARCH_MAX_NODES) {
+      const mixed = await mixedPrecision(fp32, { calibration, dims, method, ranges }, computeCount, agreementOf, budget);
+      if (mixed !== null) await measure('int8-mixed', mixed.graph, { floatNodes: mixed.floatNodes });
+      else log.info({ computeNodes: computeCount }, 'keeping half of the layers in float still misses the budget; no int8-mixed variant');
+    } else {
+      log.info({ computeNodes: computeCount }, 'too many layers for the mixed-precision search; no int8-mixed variant');
+    }
+    precisionSweep = [{ bits: 8, agreement: bestInt8.agreement }];
+    for (const bits of [10, 12, 14, 16]) {
+      const agreement = await agreementOf(await quantizeQdq(fp32, { calibration, dims, method, ranges, simulateBits: bits }));
+      precisionSweep.push({ bits, agreement });
+      log.info({ bits, agreement }, 'simulated precision');
+      if (agreement >= budget) break;
+    }
   }
 
   const fp32Ms = variants[0]!.meanMs;
   // The picked variant must be one the onnx engine runs; OpenCV DNN is there for comparison.
-  const within = variants.filter((v) => v.top1Agreement >= budget && !v.name.startsWith('opencv'));
+  const within = variants.filter((v) => v.agreement >= budget && !v.name.startsWith('opencv'));
   const fastest = within.reduce((best, v) => (v.meanMs < best.meanMs ? v : best), variants[0]!);
   // Within 5 % of fp32 is measurement noise, not a reason to give up exactness.
   const picked = fastest.meanMs < 0.95 * fp32Ms ? fastest : variants[0]!;
   const report: OptimizeReport = {
-    model: options.modelPath,
+    model: options.model,
     clip: options.clip,
+    task: subject.task,
+    metric: variants[0]!.metric,
     budget,
     calibrationFrames: calibration.length,
     evalFrames: evaluation.length,
     variants,
     picked: picked.name,
     speedupVsFp32: fp32Ms / picked.meanMs,
+    ...(precisionSweep === undefined ? {} : { precisionSweep }),
   };
   writeFileSync(join(options.outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(options.outDir, 'report.md'), formatReport(report));
-  await drawSpeedAgreementChart(variants, budget, join(options.outDir, 'chart.png'));
+  await drawSpeedAgreementChart(variants, budget, report.metric === 'box-f1' ? 'box F1 agreement with fp32' : 'top-1 agreement with fp32', join(options.outDir, 'chart.png'));
   return report;
+}
+
+function softmax(logits: Float32Array): Float32Array {
+  const max = Math.max(...logits);
+  const e = logits.map((v) => Math.exp(v - max));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / sum);
 }
 
 /**
  * Keeps the compute nodes whose quantization costs the most agreement in float, one at a time (most sensitive
- * first), until the variant meets the budget. Null if even all-float-but-one cannot meet it.
+ * first), until the variant meets the budget. Null if keeping half of them float cannot meet it.
  */
 async function mixedPrecision(
   fp32: OnnxGraph,
-  calibration: Float32Array[],
-  evaluation: Float32Array[],
-  dims: number[],
-  ranges: Awaited<ReturnType<typeof calibrateAll>>,
-  reference: Float32Array[],
+  base: Omit<QuantizeOptions, 'keepFloat'>,
+  computeCount: number,
+  agreementOf: (g: OnnxGraph) => Promise<number>,
   budget: number,
 ) {
-  const agreementOf = async (floatSet: Set<number>) => {
-    const g = await quantizeQdq(fp32, { calibration, dims, method: 'minmax', ranges, keepFloat: (_n, i) => floatSet.has(i) });
-    const run = await runFrames(g.toBytes(), evaluation, dims, 0);
-    return { g, agreement: score(reference, run.outputs, run.ms, 0).top1Agreement };
-  };
-  const computeCount = computeNodes(fp32).length;
+  const quantize = (floatSet: Set<number>) => quantizeQdq(fp32, { ...base, keepFloat: (_n, i) => floatSet.has(i) });
   const gains: Array<[number, number]> = [];
-  for (let i = 0; i < computeCount; i++) gains.push([i, (await agreementOf(new Set([i]))).agreement]);
+  for (let i = 0; i < computeCount; i++) gains.push([i, await agreementOf(await quantize(new Set([i])))]);
   gains.sort((a, b) => b[1] - a[1]);
   const floatSet = new Set<number>();
   for (const [i] of gains) {
     floatSet.add(i);
-    const { g, agreement } = await agreementOf(floatSet);
-    if (agreement >= budget) return { graph: g, floatNodes: floatSet.size };
+    const g = await quantize(floatSet);
+    if ((await agreementOf(g)) >= budget) return { graph: g, floatNodes: floatSet.size };
     if (floatSet.size >= computeCount / 2) break;
   }
   return null;
@@ -190,20 +231,52 @@ async function sampleFrames(clip: string, spec: PreprocessSpec, calibrationCount
   }
 }
 
+const pct = (x: number | undefined) => (x === undefined ? '' : `${(100 * x).toFixed(1)} %`);
+
 export function formatReport(r: OptimizeReport): string {
-  const rows = r.variants.map(
-    (v) =>
-      `| ${v.name === r.picked ? `**${v.name}**` : v.name} | ${(100 * v.top1Agreement).toFixed(1)} % | ${(100 * v.top1AgreementConfident).toFixed(1)} % | ${v.meanAbsProbDiff.toExponential(2)} | ${v.meanMs.toFixed(2)} | ${v.p99Ms.toFixed(2)} | ${(r.variants[0]!.meanMs / v.meanMs).toFixed(2)}x | ${(v.sizeBytes / 1024).toFixed(0)} KiB | ${v.floatNodes === undefined ? '' : `${v.floatNodes} float nodes`} |`,
-  );
+  const fp32Ms = r.variants[0]!.meanMs;
+  const detector = r.metric === 'box-f1';
+  const header = detector
+    ? '| variant | box F1 vs fp32 (IoU ≥ 0.5) | fp32 boxes kept (IoU ≥ 0.9, Δscore ≤ 0.02) | mean IoU | mean abs score diff | mean ms | p99 ms | speed vs fp32 | file | notes |'
+    : '| variant | top-1 agreement | … where fp32 is confident (margin ≥ 0.1) | mean abs prob diff | mean ms | p99 ms | speed vs fp32 | file | notes |';
+  const rows = r.variants.map((v) => {
+    const name = v.name === r.picked ? `**${v.name}**` : v.name;
+    const quality = detector
+      ? [pct(v.agreement), pct(v.boxes?.sameWithinTolerance), (v.boxes?.meanIou ?? 0).toFixed(3), (v.boxes?.meanAbsScoreDiff ?? 0).toFixed(4)]
+      : [pct(v.agreement), pct(v.top1AgreementConfident), (v.meanAbsProbDiff ?? 0).toExponential(2)];
+    const notes = v.floatNodes === undefined ? '' : `${v.floatNodes} float nodes`;
+    return `| ${[name, ...quality, v.meanMs.toFixed(2), v.p99Ms.toFixed(2), `${(fp32Ms / v.meanMs).toFixed(2)}x`, `${(v.sizeBytes / 1024).toFixed(0)} KiB`, notes].join(' | ')} |`;
+  });
+  const sweep =
+    r.precisionSweep === undefined
+      ? []
+      : [
+          '',
+          '## How many bits this model needs on this clip',
+          '',
+          `No int8 variant met the budget. The same quantization (same layers, same calibrated ranges) simulated in float at more bits:`,
+          '',
+          '| bits (activations and weights) | agreement with fp32 |',
+          '|---|---|',
+          ...r.precisionSweep.map((p) => `| ${p.bits}${p.bits === 8 ? ' (the int8 variant)' : ''} | ${pct(p.agreement)} |`),
+          '',
+          r.precisionSweep.some((p) => p.agreement >= r.budget)
+            ? `The budget needs about ${r.precisionSweep.find((p) => p.agreement >= r.budget)!.bits} bits: int8 rounding noise itself, not the range calibration, is what moves this model's answers on this footage.`
+            : 'Even 16 bits miss the budget here.',
+          detector
+            ? 'Boxes whose score sits near the threshold, and overlapping boxes, change first; a looser budget or fp16 weights are the options.'
+            : 'Frames where fp32 itself barely prefers one answer flip first (see the confident-frames column); a looser budget or fp16 weights are the options.',
+        ];
   return [
     `# visionpipe optimize: ${basename(r.model)}`,
     '',
     `Calibrated on ${r.calibrationFrames} frames and evaluated on ${r.evalFrames} other frames of \`${basename(r.clip)}\`, on this machine (onnxruntime CPU, batch 1).`,
-    `Accuracy budget: top-1 agreement with fp32 ≥ ${(100 * r.budget).toFixed(1)} %. Picked: **${r.picked}** (${r.speedupVsFp32.toFixed(2)}x fp32's speed).`,
+    `Accuracy budget: ${detector ? 'box F1 agreement' : 'top-1 agreement'} with fp32 ≥ ${(100 * r.budget).toFixed(1)} %. Picked: **${r.picked}** (${r.speedupVsFp32.toFixed(2)}x fp32's speed).`,
     '',
-    '| variant | top-1 agreement | … where fp32 is confident (margin ≥ 0.1) | mean abs prob diff | mean ms | p99 ms | speed vs fp32 | file | notes',
-    '|---|---|---|---|---|---|---|---|---|',
+    header,
+    `|${'---|'.repeat(header.split('|').length - 2)}`,
     ...rows,
+    ...sweep,
     '',
     '![speed vs agreement](chart.png)',
     '',

@@ -22,6 +22,11 @@ export interface QuantizeOptions {
   keepFloat?: (node: OnnxNode, index: number, computeNodes: OnnxNode[]) => boolean;
   /** Ranges from an earlier calibration of the same fp32 graph (skips running it again). */
   ranges?: Map<string, TensorRange>;
+  /**
+   * Instead of int8 Q/DQ, simulate this many bits in float (same placement and ranges; activations asymmetric over
+   * the calibrated range, weights per-channel symmetric): how many bits the model needs, not something to ship.
+   */
+  simulateBits?: number;
 }
 
 /** Calibrates every tensor the full-int8 arrangement would quantize (reusable for mixed variants). */
@@ -93,6 +98,15 @@ export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Pr
     params.set(tensor, uint8Params(lo, hi));
   }
 
+  const bits = options.simulateBits;
+  if (bits !== undefined) {
+    for (const node of g.nodes) {
+      if ((node.op === 'Conv' || node.op === 'Gemm') && !floatNodes.has(node) && params.has(node.inputs[0]!)) roundWeights(g, node, bits);
+    }
+    for (const [tensor, p] of params) simulateActivation(g, tensor, p, bits);
+    g.pruneInitializers();
+    return g;
+  }
   // Weights and biases first: they need the input scales.
   for (const node of [...g.nodes]) {
     if ((node.op === 'Conv' || node.op === 'Gemm') && !floatNodes.has(node)) quantizeWeights(g, node, params.get(node.inputs[0]!)?.scale);
@@ -126,6 +140,50 @@ function isClip0(g: OnnxGraph, node: OnnxNode): boolean {
 function uint8Params(lo: number, hi: number): QParams {
   const scale = hi - lo > 0 ? (hi - lo) / 255 : 1;
   return { scale, zeroPoint: Math.min(255, Math.max(0, Math.round(-lo / scale))) };
+}
+
+/** Per-channel symmetric rounding of a Conv / Gemm weight to `bits` bits, kept in float (simulation). */
+function roundWeights(g: OnnxGraph, node: OnnxNode, bits: number): void {
+  const w = g.initializers.get(node.inputs[1]!);
+  if (w === undefined || !(w.data instanceof Float32Array)) return;
+  const gemm = node.op === 'Gemm';
+  const channels = gemm ? w.dims[1]! : w.dims[0]!;
+  const perChannel = w.data.length / channels;
+  const indexOf = (c: number, i: number) => (gemm ? i * channels + c : c * perChannel + i);
+  const qmax = 2 ** (bits - 1) - 1;
+  const data = w.data.slice();
+  for (let c = 0; c < channels; c++) {
+    let max = 0;
+    for (let i = 0; i < perChannel; i++) max = Math.max(max, Math.abs(data[indexOf(c, i)]!));
+    const s = max > 0 ? max / qmax : 1;
+    for (let i = 0; i < perChannel; i++) data[indexOf(c, i)] = Math.round(data[indexOf(c, i)]! / s) * s;
+  }
+  node.inputs = [node.inputs[0]!, g.constant(`${node.inputs[1]!}_${bits}bit`, w.dims, data), ...node.inputs.slice(2)];
+}
+
+/** x → (clip(round(x / s) + z, 0, 2^bits − 1) − z) · s in float ops, over the 8-bit range `p` covers. */
+function simulateActivation(g: OnnxGraph, tensor: string, p: QParams, bits: number): void {
+  const lo = -p.zeroPoint * p.scale;
+  const levels = 2 ** bits - 1;
+  const scale = (255 * p.scale) / levels;
+  const zero = Math.round(-lo / scale);
+  const users = g.consumers(tensor);
+  const s = g.constant(`${tensor}_sim_scale`, [], Float32Array.of(scale));
+  const z = g.constant(`${tensor}_sim_zp`, [], Float32Array.of(zero));
+  const min = g.constant(`${tensor}_sim_min`, [], Float32Array.of(0));
+  const max = g.constant(`${tensor}_sim_max`, [], Float32Array.of(levels));
+  const names = ['div', 'round', 'shift', 'clip', 'unshift', 'sim'].map((n) => g.fresh(`${tensor}_${n}`));
+  const [div, round, shift, clip, unshift, out] = names as [string, string, string, string, string, string];
+  const chain: OnnxNode[] = [
+    { op: 'Div', inputs: [tensor, s], outputs: [div], name: g.fresh('SimDiv') },
+    { op: 'Round', inputs: [div], outputs: [round], name: g.fresh('SimRound') },
+    { op: 'Add', inputs: [round, z], outputs: [shift], name: g.fresh('SimShift') },
+    { op: 'Clip', inputs: [shift, min, max], outputs: [clip], name: g.fresh('SimClip') },
+    { op: 'Sub', inputs: [clip, z], outputs: [unshift], name: g.fresh('SimUnshift') },
+    { op: 'Mul', inputs: [unshift, s], outputs: [out], name: g.fresh('SimMul') },
+  ];
+  g.nodes.splice(g.nodes.findIndex((n) => n.outputs.includes(tensor)) + 1, 0, ...chain);
+  for (const u of users) u.inputs = u.inputs.map((i) => (i === tensor ? out : i));
 }
 
 /** Conv weight [O, I, kh, kw] (axis 0) or Gemm B [in, out] (axis 1) → int8 per output channel; bias → int32. */

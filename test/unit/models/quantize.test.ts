@@ -65,12 +65,12 @@ describe.skipIf(!HAS_SHARED)('int8 QDQ on the MLPerf ResNet (needs ../shared)', 
     const r = runCli(['optimize', H5, '--clip', VTEST, '--out', out, '--calibration-frames', '16', '--eval-frames', '60', '--budget', '0.9']);
     expect(r.stderr).not.toMatch(/visionpipe: error/);
     expect(r.code).toBe(0);
-    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { picked: string; variants: Array<{ name: string; top1Agreement: number; file: string }> };
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { picked: string; variants: Array<{ name: string; agreement: number; file: string }> };
     expect(report.variants.map((v) => v.name).slice(0, 5)).toEqual(['fp32', 'opencv-dnn-fp32', 'fp16-weights', 'int8-minmax', 'int8-percentile']);
     // OpenCV DNN runs the same fp32 network: same answers.
-    expect(report.variants[1]?.top1Agreement).toBeGreaterThanOrEqual(0.99);
+    expect(report.variants[1]?.agreement).toBeGreaterThanOrEqual(0.99);
     const picked = report.variants.find((v) => v.name === report.picked);
-    expect(picked?.top1Agreement).toBeGreaterThanOrEqual(0.9);
+    expect(picked?.agreement).toBeGreaterThanOrEqual(0.9);
     for (const v of report.variants) expect(existsSync(v.file)).toBe(true);
     expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('| variant | top-1 agreement |');
     expect(readFileSync(join(out, 'chart.png')).subarray(1, 4).toString()).toBe('PNG');

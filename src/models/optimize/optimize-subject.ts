@@ -1,0 +1,93 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { VisionpipeError } from '../../errors.js';
+import type { PreprocessSpec } from '../../preprocess/preprocess-frame.js';
+import { importModel } from '../convert-model.js';
+import type { ModelDescriptor } from '../descriptor-schema.js';
+import { loadModelDescriptor } from '../load-descriptor.js';
+import { readOnnxGraph, type OnnxGraph } from '../onnx/onnx-graph.js';
+
+/** What `visionpipe optimize` works on: the fp32 graph, how frames are fed to it, and how its output is read. */
+export interface OptimizeSubject {
+  /** File stem for the variants, e.g. pretrainedResnet. */
+  stem: string;
+  graph: OnnxGraph;
+  spec: PreprocessSpec;
+  /** Dims of one input tensor, e.g. [1, 32, 32, 3]. */
+  dims: number[];
+  task: 'classification' | 'detection';
+  /** Classifier outputs are compared as probabilities; logits are softmaxed first. */
+  output: 'probabilities' | 'logits' | 'boxes';
+}
+
+const MODEL_FILE = /\.(h5|hdf5|keras|json|onnx)$/i;
+const RAW_DEFAULTS: Omit<PreprocessSpec, 'inputWh' | 'layout'> = {
+  dtype: 'float32', resize: 'stretch', pixelFormat: 'rgb', scale: 1, mean: [0, 0, 0], std: [1, 1, 1], padValue: 114,
+};
+
+/**
+ * A Keras .h5, a TF.js graph model.json or an ONNX file (a classifier fed stretched RGB 0..255 frames unless
+ * `preprocess` says otherwise), or a model descriptor (name in models/ or .yaml path), which also says how to
+ * preprocess and whether the model classifies or detects.
+ */
+export async function loadOptimizeSubject(model: string, preprocess: Partial<PreprocessSpec> = {}): Promise<OptimizeSubject> {
+  if (MODEL_FILE.test(model)) {
+    if (!existsSync(model)) throw new VisionpipeError('VP_MODEL_NOT_FOUND', 'The model file does not exist', { value: model });
+    const graph = /\.onnx$/i.test(model) ? readOnnxGraph(readFileSync(model), basename(model)) : await importModel(model);
+    const { layout, hw } = inputGeometry(graph, model);
+    const spec: PreprocessSpec = { ...RAW_DEFAULTS, inputWh: [hw[1], hw[0]], layout, ...preprocess };
+    return { stem: basename(model).replace(MODEL_FILE, ''), graph: onlyFirstOutput(graph), spec, dims: dimsOf(spec), task: 'classification', output: 'probabilities' };
+  }
+  return fromDescriptor(loadModelDescriptor(model), preprocess);
+}
+
+async function fromDescriptor(d: ModelDescriptor, preprocess: Partial<PreprocessSpec>): Promise<OptimizeSubject> {
+  if (d.format === 'tfjs-layers') {
+    throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `visionpipe optimize cannot import TF.js layers models ("${d.name}")`, {
+      value: d.modelPath,
+      hint: 'Give it the Keras .h5 the layers model came from, or a TF.js graph model.',
+    });
+  }
+  let graph = d.format === 'onnx' ? readOnnxGraph(readFileSync(d.modelPath), d.name) : await importModel(d.modelPath, d.output.name);
+  if (d.format === 'onnx' && d.output.name !== undefined) {
+    const out = graph.outputs.find((o) => o.name === d.output.name);
+    if (out === undefined) throw new VisionpipeError('VP_MODEL_SHAPE_MISMATCH', `The model has no output "${d.output.name}"`, { value: graph.outputs.map((o) => o.name) });
+    graph.outputs = [out];
+  }
+  graph = onlyFirstOutput(graph);
+  const spec: PreprocessSpec = { inputWh: d.input.sizeWh, layout: d.input.layout, ...d.preprocess, ...preprocess, dtype: 'float32' };
+  if (d.input.dtype !== 'float32') {
+    throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `visionpipe optimize calibrates float32-input models; "${d.name}" takes ${d.input.dtype}`, { value: d.descriptorPath });
+  }
+  return {
+    stem: d.name,
+    graph,
+    spec,
+    dims: dimsOf(spec),
+    task: d.task,
+    output: d.task === 'detection' ? 'boxes' : d.output.decoder === 'logits' ? 'logits' : 'probabilities',
+  };
+}
+
+function onlyFirstOutput(g: OnnxGraph): OnnxGraph {
+  g.outputs = g.outputs.slice(0, 1);
+  return g;
+}
+
+function dimsOf(spec: PreprocessSpec): number[] {
+  const [w, h] = spec.inputWh;
+  return spec.layout === 'nhwc' ? [1, h, w, 3] : [1, 3, h, w];
+}
+
+/** NHWC [N, H, W, 3] or NCHW [N, 3, H, W] with a fixed size; anything else needs a descriptor. */
+function inputGeometry(g: OnnxGraph, model: string): { layout: 'nhwc' | 'nchw'; hw: [number, number] } {
+  const dims = g.inputs[0]?.dims ?? [];
+  const [, a, b, c] = dims;
+  if (dims.length === 4 && c === 3 && a != null && b != null) return { layout: 'nhwc', hw: [a, b] };
+  if (dims.length === 4 && a === 3 && b != null && c != null) return { layout: 'nchw', hw: [b, c] };
+  throw new VisionpipeError('VP_MODEL_SHAPE_MISMATCH', 'The model input is not a fixed-size 3-channel image', {
+    value: dims.map((d) => d ?? '?'),
+    expected: '[N, H, W, 3] or [N, 3, H, W]',
+    hint: 'Write a model descriptor (models/README.md) that gives the input size and preprocessing, and pass it instead.',
+  });
+}

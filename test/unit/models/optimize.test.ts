@@ -1,0 +1,129 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { VisionpipeError } from '../../../src/errors.js';
+import { kerasToOnnx } from '../../../src/models/keras/keras-to-onnx.js';
+import { readKerasH5 } from '../../../src/models/keras/read-keras-h5.js';
+import { seededRandom } from '../../../src/models/keras/synthetic-resnet.js';
+import { OnnxGraph, readOnnxGraph } from '../../../src/models/onnx/onnx-graph.js';
+import { runFrames, score, scoreDetections } from '../../../src/models/optimize/evaluate-variant.js';
+import { quantizeQdq } from '../../../src/models/optimize/quantize-qdq.js';
+import { runCli } from '../../helpers/cli.js';
+import { HAS_SHARED, SHARED, VTEST } from '../../helpers/shared.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'visionpipe-optimize-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const RESNET = join(SHARED, 'models/mlperf-tiny-resnet');
+
+/** One frame of [N, 6] rows (x1, y1, x2, y2, score, class), padded with empty rows like the detector's output. */
+const rows = (...boxes: number[][]) => Float32Array.from([...boxes.flat(), ...new Array<number>(6 * 4).fill(0)]);
+
+describe('box-level agreement for detectors', () => {
+  const a = [10, 10, 50, 90, 0.8, 0];
+  const b = [100, 20, 140, 100, 0.6, 2];
+  it('is 1 for the same boxes and reports their closeness', () => {
+    const s = scoreDetections([rows(a, b)], [rows(b, a)], [1], 0);
+    expect(s.metric).toBe('box-f1');
+    expect(s.agreement).toBe(1);
+    expect(s.boxes).toMatchObject({ reference: 2, variant: 2, matched: 2, meanIou: 1, sameWithinTolerance: 1 });
+  });
+  it('counts a missing box, an extra box and a changed class', () => {
+    expect(scoreDetections([rows(a, b)], [rows(a)], [1], 0).agreement).toBeCloseTo((2 * 0.5 * 1) / 1.5, 6);
+    expect(scoreDetections([rows(a)], [rows(a, b)], [1], 0).agreement).toBeCloseTo((2 * 0.5 * 1) / 1.5, 6);
+    expect(scoreDetections([rows(a)], [rows([...a.slice(0, 5), 1])], [1], 0).agreement).toBe(0);
+  });
+  it('does not call a score hovering at the threshold a disagreement, but a moved box is', () => {
+    expect(scoreDetections([rows([...a.slice(0, 4), 0.31, 0])], [rows([...a.slice(0, 4), 0.29, 0])], [1], 0, 0.3).agreement).toBe(1);
+    const moved = scoreDetections([rows(a)], [rows([30, 10, 70, 90, 0.8, 0])], [1], 0);
+    expect(moved.agreement).toBe(0);
+    const nudged = scoreDetections([rows(a)], [rows([12, 10, 52, 90, 0.79, 0])], [1], 0);
+    expect(nudged.agreement).toBe(1);
+    expect(nudged.boxes?.sameWithinTolerance).toBe(1);
+    expect(nudged.boxes?.meanIou).toBeLessThan(1);
+  });
+});
+
+describe('reading ONNX files', () => {
+  it('rejects a truncated file and an opset older than 13, each with one clear error', () => {
+    const g = new OnnxGraph('tiny');
+    g.inputs = [{ name: 'x', dims: [1, 4] }];
+    g.outputs = [{ name: 'y', dims: [1, 4] }];
+    g.nodes = [{ op: 'Relu', inputs: ['x'], outputs: ['y'], name: 'relu' }];
+    const bytes = g.toBytes(13);
+    expect(readOnnxGraph(bytes).nodes.map((n) => n.op)).toEqual(['Relu']);
+    const error = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return e as VisionpipeError;
+      }
+      throw new Error('no error');
+    };
+    expect(error(() => readOnnxGraph(g.toBytes(11), 'old.onnx'))).toMatchObject({ code: 'VP_MODEL_UNSUPPORTED', message: expect.stringMatching(/opset 11/) });
+    expect(error(() => readOnnxGraph(bytes.subarray(0, bytes.length - 7), 'cut.onnx'))).toMatchObject({ code: 'VP_MODEL_INVALID' });
+  });
+
+  it.skipIf(!HAS_SHARED)('reads the reference MLPerf ONNX so that writing it back gives the same outputs (needs ../shared)', async () => {
+    const bytes = readFileSync(join(RESNET, 'pretrainedResnet.onnx'));
+    const g = readOnnxGraph(bytes, 'pretrainedResnet.onnx');
+    const rand = seededRandom(7);
+    const frames = Array.from({ length: 4 }, () => Float32Array.from({ length: 32 * 32 * 3 }, () => Math.round(rand() * 255)));
+    const a = await runFrames(bytes, frames, [1, 32, 32, 3], 0);
+    const b = await runFrames(g.toBytes(), frames, [1, 32, 32, 3], 0);
+    a.outputs.forEach((o, i) => expect(Array.from(b.outputs[i]!)).toEqual(Array.from(o)));
+  });
+});
+
+describe.skipIf(!HAS_SHARED)('precision simulation (needs ../shared)', () => {
+  it('at 16 bits stays with fp32; at 8 bits it is as far off as the real int8 graph', async () => {
+    const { graph } = kerasToOnnx(await readKerasH5(join(RESNET, 'pretrainedResnet.h5')));
+    const rand = seededRandom(11);
+    const frames = Array.from({ length: 24 }, () => Float32Array.from({ length: 32 * 32 * 3 }, () => Math.round(rand() * 255)));
+    const dims = [1, 32, 32, 3];
+    // Calibrated on the frames it is measured on: no clipping, so only the rounding differs between bit widths.
+    const base = { calibration: frames, dims, method: 'minmax' as const };
+    const fp32 = await runFrames(graph.toBytes(), frames, dims, 0);
+    const diff = async (g: OnnxGraph) => {
+      const r = await runFrames(g.toBytes(), frames, dims, 0);
+      return score(fp32.outputs, r.outputs, r.ms, 0).meanAbsProbDiff!;
+    };
+    const d16 = await diff(await quantizeQdq(graph, { ...base, simulateBits: 16 }));
+    const d8 = await diff(await quantizeQdq(graph, { ...base, simulateBits: 8 }));
+    const int8 = await diff(await quantizeQdq(graph, base));
+    expect(d16).toBeLessThan(d8 / 20);
+    expect(d8).toBeGreaterThan(int8 / 3);
+    expect(d8).toBeLessThan(int8 * 3);
+  });
+});
+
+describe.skipIf(!HAS_SHARED)('visionpipe optimize beyond Keras (needs ../shared)', () => {
+  it('takes a detector by its descriptor and compares variants box by box', () => {
+    const out = join(dir, 'centernet');
+    const r = runCli(['optimize', 'centernet', '--clip', VTEST, '--out', out, '--calibration-frames', '6', '--eval-frames', '8']);
+    expect(r.stderr).not.toMatch(/visionpipe: error/);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
+      task: string; metric: string; variants: Array<{ name: string; agreement: number; boxes: { reference: number } }>;
+    };
+    expect(report).toMatchObject({ task: 'detection', metric: 'box-f1' });
+    expect(report.variants.map((v) => v.name)).toEqual(expect.arrayContaining(['fp32', 'fp16-weights', 'int8-minmax', 'int8-percentile']));
+    expect(report.variants[0]).toMatchObject({ name: 'fp32', agreement: 1 });
+    // vtest.avi has pedestrians in every frame.
+    expect(report.variants[0]!.boxes.reference).toBeGreaterThan(8);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('| variant | box F1 vs fp32 (IoU ≥ 0.5) |');
+  });
+
+  it('takes an ONNX classifier file, and a bad ONNX file ends with one clear error', () => {
+    const out = join(dir, 'onnx');
+    const r = runCli(['optimize', join(RESNET, 'pretrainedResnet.onnx'), '--clip', VTEST, '--out', out, '--calibration-frames', '8', '--eval-frames', '12']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { task: string; metric: string };
+    expect(report).toMatchObject({ task: 'classification', metric: 'top-1' });
+    const bad = join(dir, 'bad.onnx');
+    writeFileSync(bad, readFileSync(join(RESNET, 'pretrainedResnet.onnx')).subarray(0, 5000));
+    const e = runCli(['optimize', bad, '--clip', VTEST, '--out', join(dir, 'bad')]);
+    expect(e.code).toBe(1);
+    expect(e.stderr.match(/visionpipe: error VP_MODEL_INVALID/g)).toHaveLength(1);
+  });
+});
