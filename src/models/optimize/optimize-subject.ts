@@ -85,7 +85,7 @@ function inputGeometry(g: OnnxGraph, model: string): { layout: 'nhwc' | 'nchw'; 
   const [, a, b, c] = dims;
   if (dims.length === 4 && c === 3 && a != null && b != null) return { layout: 'nhwc', hw: [a, b] };
   if (dims.length === 4 && a === 3 && b != null && c != null) return { layout: 'nchw', hw: [b, c] };
-  throw new VisionpipeError('VP_MODEL_SHAPE_MISMATCH', 'The model input is not a fixed-size 3-channel image', {
+  throw new VisionpipeError('VP_MODEL_SHAPE_MISMATCH', `The input of ${basename(model)} is not a fixed-size 3-channel image`, {
     value: dims.map((d) => d ?? '?'),
     expected: '[N, H, W, 3] or [N, 3, H, W]',
     hint: 'Write a model descriptor (models/README.md) that gives the input size and preprocessing, and pass it instead.',
