@@ -26,6 +26,7 @@ try {
 
 export type CV = typeof import('@u4/opencv4nodejs').default;
 export type Mat = import('@u4/opencv4nodejs').Mat;
+export type Net = import('@u4/opencv4nodejs').Net;
 
 const loaded = cvRequire('@u4/opencv4nodejs') as { default?: CV } & CV;
 /** The OpenCV binding (OpenCV 4.x through @u4/opencv4nodejs). */

@@ -25,7 +25,7 @@ program
   .description('run a model over video files, RTSP / HTTP streams or cameras')
   .argument('<sources...>', 'video file, rtsp:// URL, /dev/videoN or camera index; several share one inference worker')
   .option('-m, --model <name|path>', 'model descriptor name in models/ or path to a descriptor .yaml (default: centernet)')
-  .option('--engine <engine>', 'auto | onnx | tfjs (overrides the descriptor)')
+  .option('--engine <engine>', 'auto | onnx | tfjs | opencv (overrides the descriptor)')
   .option('-o, --output <file.mp4>', 'write the annotated video here')
   .option('-e, --events <file.jsonl>', 'write one JSON line of predictions per frame here')
   .option('-c, --config <file.yaml>', 'config file (flags override it)')

@@ -97,8 +97,11 @@ export const ConfigSchema = z.strictObject({
   source: z.preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(SourceSchema).min(1)),
   /** A descriptor name from models/ (e.g. `centernet`) or a path to a descriptor YAML. */
   model: z.string().min(1).default('centernet'),
-  /** Overrides the descriptor's engine. `auto` keeps the descriptor's choice. */
-  engine: z.enum(['auto', 'onnx', 'tfjs']).default('auto'),
+  /**
+   * Overrides the descriptor's engine. `auto` keeps the descriptor's choice; `opencv` runs ONNX models (and TF.js
+   * graphs, converted first) on OpenCV DNN, for comparison with onnxruntime.
+   */
+  engine: z.enum(['auto', 'onnx', 'tfjs', 'opencv']).default('auto'),
   pipeline: PipelineSchema.prefault({}),
   postprocess: PostprocessSchema.prefault({}),
   annotate: AnnotateSchema.prefault({}),

@@ -1,3 +1,4 @@
+import type { EngineName } from '../config/schema.js';
 import { VisionpipeError } from '../errors.js';
 import type { EngineInfo } from '../inference/engine.js';
 import type { ModelDescriptor } from '../models/descriptor-schema.js';
@@ -15,9 +16,12 @@ export function checkModelInput(info: EngineInfo, d: ModelDescriptor, expected: 
   }
 }
 
-/** The onnx engine reads .onnx files and TF.js graph models (converted first); the tfjs engine reads TF.js models. */
-export function checkEngineFormat(engine: 'onnx' | 'tfjs', d: ModelDescriptor): void {
-  const ok = engine === 'onnx' ? d.format === 'onnx' || d.format === 'tfjs-graph' : d.format.startsWith('tfjs');
+/**
+ * The onnx and opencv engines read .onnx files and TF.js graph models (converted first); the tfjs engine reads
+ * TF.js models.
+ */
+export function checkEngineFormat(engine: EngineName, d: ModelDescriptor): void {
+  const ok = engine === 'tfjs' ? d.format.startsWith('tfjs') : d.format === 'onnx' || d.format === 'tfjs-graph';
   if (!ok) {
     throw new VisionpipeError('VP_ENGINE_UNAVAILABLE', `The ${engine} engine cannot run a ${d.format} model ("${d.name}")`, {
       value: engine,

@@ -2,7 +2,11 @@ import { Subject, defaultIfEmpty, finalize, lastValueFrom, merge, tap, type Obse
 import { ResultAnnotator } from '../annotate/result-annotator.js';
 import { parseConfig } from '../config/load-config.js';
 import type { Config, ConfigInput } from '../config/schema.js';
+import { OpenCvDnnHost } from '../inference/opencv-host.js';
 import { InferenceWorkerHost } from '../inference/worker-host.js';
+
+/** Where inference runs: the worker thread (onnxruntime, TF.js) or OpenCV DNN on the main thread's libuv pool. */
+type InferenceHost = Pick<InferenceWorkerHost, 'run' | 'info' | 'close'>;
 import { silentLogger, type Logger } from '../log.js';
 import { FpsMeter } from '../metrics/fps-meter.js';
 import { RunStats, type RunSummary } from '../metrics/run-stats.js';
@@ -74,8 +78,8 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
   const declared = loadModelDescriptor(config.model);
   const engine = config.engine === 'auto' ? declared.engine : config.engine;
   checkEngineFormat(engine, declared);
-  // A TF.js graph model on the onnx engine is converted once (and cached) by visionpipe's own importer.
-  const descriptor = engine === 'onnx' ? await asOnnxDescriptor(declared) : declared;
+  // A TF.js graph model on the onnx or opencv engine is converted once (and cached) by visionpipe's own importer.
+  const descriptor = engine === 'tfjs' ? declared : await asOnnxDescriptor(declared);
   const videoPath = config.output.video === null ? null : prepareOutputPath(config.output.video, 'video output');
   if (videoPath !== null && config.source.length > 1 && !videoPath.includes('{source}')) {
     throw new VisionpipeError('VP_CONFIG_INVALID', 'With several sources, output.video must name one file per source', {
@@ -89,9 +93,9 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
 
   const sources = await openSources(config.source);
   for (const s of sources) log.info({ source: s.info }, 'source opened');
-  let host: InferenceWorkerHost | undefined;
+  let host: InferenceHost | undefined;
   try {
-    host = await InferenceWorkerHost.start(descriptor, engine);
+    host = engine === 'opencv' ? await OpenCvDnnHost.start(descriptor) : await InferenceWorkerHost.start(descriptor, engine);
     checkModelInput(host.info, descriptor, inputDims(preprocessSpecOf(descriptor)));
   } catch (err) {
     await Promise.all(sources.map((s) => s.close()));
@@ -116,7 +120,7 @@ class RunnablePipeline implements Pipeline {
     readonly config: Config,
     readonly descriptor: ModelDescriptor,
     readonly sources: readonly FrameSource[],
-    private readonly host: InferenceWorkerHost,
+    private readonly host: InferenceHost,
     private readonly outputs: { videoPath: string | null; eventsPath: string | null; ffmpegPath: string | null },
     private readonly log: Logger,
   ) {

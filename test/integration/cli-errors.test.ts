@@ -70,6 +70,7 @@ describe('bad input: one clear message, exit code 1, no stack trace, no output p
     { name: 'truncated model file', args: ['run', clip, '--model', truncatedDescriptor], code: 'VP_MODEL_INVALID', mentions: 'truncated' },
     { name: 'model input shape unlike its descriptor', args: ['run', clip, '--model', wrongShapeDescriptor], code: 'VP_MODEL_SHAPE_MISMATCH', mentions: '512' },
     { name: 'engine that cannot read the format', args: ['run', clip, '--model', layersDescriptor, '--engine', 'onnx'], code: 'VP_ENGINE_UNAVAILABLE', mentions: 'tfjs-layers' },
+    { name: 'a model OpenCV DNN cannot load on the opencv engine', args: ['run', clip, '--engine', 'opencv'], code: 'VP_ENGINE_UNAVAILABLE', mentions: 'TopK' },
     { name: 'unwritable output path', args: ['run', clip, '--output', '/proc/visionpipe/out.mp4'], code: 'VP_OUTPUT_UNWRITABLE', mentions: '/proc/visionpipe/out.mp4' },
     { name: 'output path that is a directory', args: ['run', clip, '--events', dir], code: 'VP_OUTPUT_UNWRITABLE', mentions: 'directory' },
     { name: 'invalid config values and unknown keys', args: ['run', clip, '--config', badConfig], code: 'VP_CONFIG_INVALID', mentions: 'pipeline.ringSize' },

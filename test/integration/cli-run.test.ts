@@ -33,6 +33,23 @@ describe.skipIf(!HAS_SHARED)('visionpipe run on a real clip (needs ../shared)', 
     expect(existsSync(`${events}.partial`)).toBe(false);
   });
 
+  it('runs the MLPerf ResNet on OpenCV DNN (--engine opencv) with the same answers as onnxruntime', () => {
+    const read = (engine: string) => {
+      const events = join(dir, `vtest-${engine}.jsonl`);
+      const r = runCli(['run', VTEST, '--model', 'mlperf-tiny-resnet', '--engine', engine, '--events', events, '--max-frames', '40', '--quiet']);
+      expect(r.code).toBe(0);
+      return { stdout: r.stdout, lines: readFileSync(events, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { frameIndex: number; classifications: Array<{ label: string; score: number }> }) };
+    };
+    const ocv = read('opencv');
+    const ort = read('onnx');
+    expect(ocv.stdout).toMatch(/opencv-dnn 4\.\d+/);
+    expect(ocv.lines.map((l) => l.frameIndex)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    ocv.lines.forEach((l, i) => {
+      expect(l.classifications[0]?.label).toBe(ort.lines[i]?.classifications[0]?.label);
+      expect(Math.abs(l.classifications[0]!.score - ort.lines[i]!.classifications[0]!.score)).toBeLessThan(1e-3);
+    });
+  });
+
   it('finds pedestrians in vtest.avi with the default model (centernet, converted to ONNX)', () => {
     const events = join(dir, 'vtest-centernet.jsonl');
     const r = runCli(['run', VTEST, '--events', events, '--max-frames', '6', '--quiet']);

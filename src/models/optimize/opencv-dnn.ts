@@ -5,10 +5,19 @@ import { cloneGraph } from './quantize-qdq.js';
 /**
  * The same fp32 graph for OpenCV DNN, which takes NCHW blobs: the importer's leading NHWC→NCHW Transpose is
  * dropped and the input declared [N, C, H, W]. Gemm weights are stored [out, in] with transB = 1, the only
- * layout OpenCV 4.6's ONNX importer reads with a bias.
+ * layout OpenCV 4.6's ONNX importer reads with a bias, and Clip takes its bounds as attributes (OpenCV 4.6 reads
+ * Clip the opset-6 way only).
  */
 export function withNchwInput(graph: OnnxGraph): OnnxGraph {
   const g = cloneGraph(graph);
+  for (const node of g.nodes) {
+    if (node.op !== 'Clip' || node.inputs.length < 2) continue;
+    const [lo, hi] = [node.inputs[1], node.inputs[2]].map((t) => (t === undefined || t === '' ? undefined : g.initializers.get(t)?.data[0]));
+    if ((node.inputs[1] && lo === undefined) || (node.inputs[2] && hi === undefined)) continue; // computed bounds: leave it
+    node.inputs = [node.inputs[0]!];
+    node.attrs = { ...node.attrs, min: { f: Number(lo ?? -3.4e38) }, max: { f: Number(hi ?? 3.4e38) } };
+  }
+  g.pruneInitializers();
   for (const node of g.nodes) {
     const b = node.op === 'Gemm' && node.attrs?.['transB'] === undefined ? g.initializers.get(node.inputs[1] ?? '') : undefined;
     if (b === undefined || !(b.data instanceof Float32Array) || b.dims.length !== 2) continue;
