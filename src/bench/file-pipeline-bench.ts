@@ -1,3 +1,4 @@
+import type { EngineName } from '../config/schema.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ export interface BenchCase {
   name: string;
   clip: string;
   model: string;
-  engine: 'onnx' | 'tfjs';
+  engine: EngineName;
   maxFrames: number | null;
 }
 

@@ -16,6 +16,7 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
     const clip = flags.clip ?? (existsSync(shared) ? shared : resolve('samples', 'vtest.avi'));
     const cases: BenchCase[] = ([
       { name: 'classification, onnx', clip, model: 'mlperf-tiny-resnet', engine: 'onnx', maxFrames: flags.maxFrames ?? null },
+      { name: 'classification, opencv (OpenCV DNN)', clip, model: 'mlperf-tiny-resnet', engine: 'opencv', maxFrames: flags.maxFrames ?? null },
       { name: 'detection (default model), onnx (converted from TF.js)', clip, model: 'centernet', engine: 'onnx', maxFrames: flags.maxFrames ?? null },
       { name: 'detection (default model), tfjs (wasm)', clip, model: 'centernet', engine: 'tfjs', maxFrames: flags.maxFrames ?? null },
     ] satisfies BenchCase[]).filter((c) => flags.only === undefined || c.model === flags.only);
