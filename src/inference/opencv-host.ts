@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cv, type Mat, type Net } from '../cv.js';
 import { VisionpipeError, messageOf } from '../errors.js';
+import { cachedModelFile, MODEL_CACHE_DIR } from '../models/convert-model.js';
 import type { ModelDescriptor } from '../models/descriptor-schema.js';
 import { readOnnxGraph } from '../models/onnx/onnx-graph.js';
 import { withNchwInput } from '../models/optimize/opencv-dnn.js';
@@ -27,7 +25,7 @@ export class OpenCvDnnHost {
   ) {}
 
   /** Reads the ONNX model (rewritten for OpenCV DNN's NCHW blobs, cached next to the converted models) into a Net. */
-  static async start(descriptor: ModelDescriptor, cacheDir = join(tmpdir(), 'visionpipe-models')): Promise<OpenCvDnnHost> {
+  static async start(descriptor: ModelDescriptor, cacheDir = MODEL_CACHE_DIR): Promise<OpenCvDnnHost> {
     if (descriptor.format !== 'onnx') {
       throw new VisionpipeError('VP_ENGINE_UNAVAILABLE', `The opencv engine runs ONNX models; "${descriptor.name}" is ${descriptor.format}`, { value: 'opencv' });
     }
@@ -47,15 +45,9 @@ export class OpenCvDnnHost {
         hint: 'Use --engine onnx for this model, or export it with an NCHW input.',
       });
     }
-    const st = statSync(descriptor.modelPath);
-    const key = createHash('sha256').update(`${descriptor.modelPath}|${st.size}|${st.mtimeMs}|opencv-v1`).digest('hex').slice(0, 16);
-    const file = join(cacheDir, `${descriptor.name}-opencv-${key}.onnx`);
-    if (!existsSync(file)) {
-      mkdirSync(cacheDir, { recursive: true });
-      const partial = `${file}.${process.pid}.partial`;
+    const file = await cachedModelFile(descriptor.modelPath, `${descriptor.name}-opencv`, 'opencv-v1', cacheDir, async (partial) => {
       writeFileSync(partial, graph.toBytes());
-      renameSync(partial, file);
-    }
+    });
     let net: Net;
     try {
       net = cv.readNetFromONNX(file);
@@ -87,7 +79,8 @@ export class OpenCvDnnHost {
       try {
         if (this.closed) throw new VisionpipeError('VP_INFERENCE_FAILED', 'The opencv engine is closed');
         const started = performance.now();
-        const output = await this.forward(buffer, dims);
+        const [h, w] = this.layout === 'nhwc' ? [dims[1]!, dims[2]!] : [dims[2]!, dims[3]!];
+        const output = await forwardNet(this.net, new Float32Array(buffer), this.layout, [h, w]);
         return { slotId, buffer, output: output.data, outputDims: output.dims, inferMs: performance.now() - started };
       } catch (err) {
         throw err instanceof VisionpipeError ? err : new VisionpipeError('VP_INFERENCE_FAILED', `OpenCV DNN failed: ${messageOf(err)}`, { cause: err });
@@ -99,38 +92,40 @@ export class OpenCvDnnHost {
     return job;
   }
 
-  private async forward(buffer: ArrayBuffer, dims: number[]): Promise<{ data: Float32Array; dims: number[] }> {
-    const [h, w] = this.layout === 'nhwc' ? [dims[1]!, dims[2]!] : [dims[2]!, dims[3]!];
-    const made: Mat[] = [];
-    const own = <T extends Mat>(m: T): T => {
-      made.push(m);
-      return m;
-    };
-    try {
-      let image: Mat;
-      if (this.layout === 'nhwc') image = own(new cv.Mat(Buffer.from(buffer), h, w, cv.CV_32FC3));
-      else {
-        const plane = h * w * 4;
-        const planes = [0, 1, 2].map((c) => own(new cv.Mat(Buffer.from(buffer, c * plane, plane), h, w, cv.CV_32F)));
-        image = own(new cv.Mat(planes));
-      }
-      const blob = own(cv.blobFromImage(image, 1, new cv.Size(w, h), new cv.Vec3(0, 0, 0), false, false));
-      this.net.setInput(blob);
-      const out = own(await this.net.forwardAsync());
-      const sizes = out.sizes;
-      const total = sizes.reduce((a, b) => a * b, 1);
-      // The output is a view into the net's memory; a flat float copy is ours to read (N-d Mats have no getData).
-      const flat = own(sizes.length <= 2 ? out.copy() : out.flattenFloat(1, total));
-      const bytes = flat.getData();
-      return { data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), dims: sizes };
-    } finally {
-      for (const m of made) m.release();
-    }
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.queue;
+  }
+}
+
+/**
+ * One float32 input (NHWC or NCHW, batch 1) through an OpenCV DNN net: wrapped in a Mat, turned into an NCHW blob,
+ * run with forwardAsync (libuv pool), and the first output copied out flat with its dims.
+ */
+export async function forwardNet(net: Net, input: Float32Array, layout: 'nhwc' | 'nchw', [h, w]: [number, number]): Promise<{ data: Float32Array; dims: number[] }> {
+  const made: Mat[] = [];
+  const own = <T extends Mat>(m: T): T => {
+    made.push(m);
+    return m;
+  };
+  try {
+    const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    let image: Mat;
+    if (layout === 'nhwc') image = own(new cv.Mat(bytes, h, w, cv.CV_32FC3));
+    else {
+      const plane = h * w * 4;
+      image = own(new cv.Mat([0, 1, 2].map((c) => own(new cv.Mat(bytes.subarray(c * plane, (c + 1) * plane), h, w, cv.CV_32F)))));
+    }
+    const blob = own(cv.blobFromImage(image, 1, new cv.Size(w, h), new cv.Vec3(0, 0, 0), false, false));
+    net.setInput(blob);
+    const out = own(await net.forwardAsync());
+    const sizes = out.sizes;
+    // The output is a view into the net's memory; a flat float copy is ours to read (N-d Mats have no getData).
+    const flat = own(sizes.length <= 2 ? out.copy() : out.flattenFloat(1, sizes.reduce((a, b) => a * b, 1)));
+    const data = flat.getData();
+    return { data: new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)), dims: sizes };
+  } finally {
+    for (const m of made) m.release();
   }
 }

@@ -34,7 +34,7 @@ export async function convertModel(path: string, out: string, outputName?: strin
  * The onnx engine on a TF.js descriptor: converts the model once and caches the ONNX file (keyed by the model
  * file's path, size and time), returning a descriptor that points at it.
  */
-export async function asOnnxDescriptor(d: ModelDescriptor, cacheDir = join(tmpdir(), 'visionpipe-models')): Promise<ModelDescriptor> {
+export async function asOnnxDescriptor(d: ModelDescriptor, cacheDir = MODEL_CACHE_DIR): Promise<ModelDescriptor> {
   if (d.format === 'onnx') return d;
   if (d.format !== 'tfjs-graph') {
     throw new VisionpipeError('VP_ENGINE_UNAVAILABLE', `The onnx engine cannot run a ${d.format} model ("${d.name}")`, {
@@ -42,16 +42,27 @@ export async function asOnnxDescriptor(d: ModelDescriptor, cacheDir = join(tmpdi
       expected: 'engine tfjs for TF.js layers models',
     });
   }
-  const st = statSync(d.modelPath);
-  const key = createHash('sha256').update(`${d.modelPath}|${st.size}|${st.mtimeMs}|${d.output.name ?? ''}|v1`).digest('hex').slice(0, 16);
-  const file = join(cacheDir, `${d.name}-${key}.onnx`);
-  if (!existsSync(file)) {
-    mkdirSync(cacheDir, { recursive: true });
-    // A per-process partial name: two runs converting at once each finish their own file; rename is atomic.
-    const partial = `${file}.${process.pid}.partial`;
-    await convertModel(d.modelPath, partial, d.output.name);
-    renameSync(partial, file);
-  }
+  const file = await cachedModelFile(d.modelPath, d.name, `${d.output.name ?? ''}|v1`, cacheDir, (partial) => convertModel(d.modelPath, partial, d.output.name));
   // The converted graph names its input `input` and its output `output`.
   return Object.freeze({ ...d, format: 'onnx', modelPath: file, input: { ...d.input, name: 'input' }, output: { ...d.output, name: 'output' } });
+}
+
+/** Where converted models are cached between runs. */
+export const MODEL_CACHE_DIR = join(tmpdir(), 'visionpipe-models');
+
+/**
+ * A file derived from a model file, made once and cached: keyed by the source's path, size and time plus `variant`.
+ * `make` writes a per-process partial file, renamed into place (atomic), so concurrent first runs cannot collide.
+ */
+export async function cachedModelFile(source: string, name: string, variant: string, cacheDir: string, make: (partial: string) => Promise<unknown>): Promise<string> {
+  const st = statSync(source);
+  const key = createHash('sha256').update(`${source}|${st.size}|${st.mtimeMs}|${variant}`).digest('hex').slice(0, 16);
+  const file = join(cacheDir, `${name}-${key}.onnx`);
+  if (!existsSync(file)) {
+    mkdirSync(cacheDir, { recursive: true });
+    const partial = `${file}.${process.pid}.partial`;
+    await make(partial);
+    renameSync(partial, file);
+  }
+  return file;
 }

@@ -1,4 +1,6 @@
+import { writeFileSync } from 'node:fs';
 import { cv } from '../../cv.js';
+import { forwardNet } from '../../inference/opencv-host.js';
 import type { OnnxGraph } from '../onnx/onnx-graph.js';
 import { cloneGraph } from './quantize-qdq.js';
 
@@ -39,24 +41,15 @@ export function withNchwInput(graph: OnnxGraph): OnnxGraph {
 }
 
 /** Runs NHWC float frames through OpenCV DNN (readNetFromONNX, CPU), one at a time, with forwardAsync. */
-export async function runFramesOpenCv(model: Uint8Array, file: string, frames: Float32Array[], [h, w]: [number, number]): Promise<{ outputs: Float32Array[]; ms: number[] }> {
-  const { writeFileSync } = await import('node:fs');
+export async function runFramesOpenCv(model: Uint8Array, file: string, frames: Float32Array[], hw: [number, number]): Promise<{ outputs: Float32Array[]; ms: number[] }> {
   writeFileSync(file, model);
   const net = cv.readNetFromONNX(file);
   const outputs: Float32Array[] = [];
   const ms: number[] = [];
   for (const [i, x] of frames.entries()) {
-    const image = new cv.Mat(Buffer.from(x.buffer, x.byteOffset, x.byteLength), h, w, cv.CV_32FC3);
-    const blob = cv.blobFromImage(image, 1, new cv.Size(w, h), new cv.Vec3(0, 0, 0), false, false);
     const start = performance.now();
-    net.setInput(blob);
-    const out = await net.forwardAsync();
+    outputs.push((await forwardNet(net, x, 'nhwc', hw)).data);
     if (i > 0 || frames.length === 1) ms.push(performance.now() - start);
-    // The output is a view into the net's buffer: copy it out before reading.
-    const own = out.copy();
-    const d = own.getData();
-    outputs.push(new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength)));
-    for (const m of [image, blob, own]) m.release();
   }
   return { outputs, ms };
 }
