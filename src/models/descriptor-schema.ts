@@ -26,6 +26,11 @@ export const ModelDescriptorSchema = z.strictObject({
     .strictObject({
       /** stretch: ignore aspect ratio; letterbox: fit inside and pad; center-crop: fill and crop the middle. */
       resize: z.enum(['stretch', 'letterbox', 'center-crop']).default('stretch'),
+      /**
+       * Resize filter. auto: area averaging when shrinking by 2x or more in both directions (bilinear would
+       * point-sample and alias), bilinear otherwise.
+       */
+      interpolation: z.enum(['auto', 'linear', 'area', 'nearest', 'cubic']).default('auto'),
       /** Channel order the model expects (frames arrive as BGR). */
       pixelFormat: z.enum(['rgb', 'bgr']).default('rgb'),
       /** value = (pixel0to255 * scale - mean[c]) / std[c] */

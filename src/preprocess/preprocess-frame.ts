@@ -8,6 +8,8 @@ export interface PreprocessSpec {
   layout: 'nhwc' | 'nchw';
   dtype: 'float32' | 'uint8';
   resize: 'stretch' | 'letterbox' | 'center-crop';
+  /** auto: area averaging when shrinking by 2x or more (no aliasing), bilinear otherwise. */
+  interpolation: 'auto' | 'linear' | 'area' | 'nearest' | 'cubic';
   pixelFormat: 'rgb' | 'bgr';
   scale: number;
   mean: readonly [number, number, number];
@@ -55,7 +57,7 @@ export async function preprocessInto(frame: Mat, spec: PreprocessSpec, target: A
 async function fill(frame: Mat, spec: PreprocessSpec, target: ArrayBuffer, own: <T extends Mat | Mat[]>(made: T) => T): Promise<PreprocessResult> {
   const plan = planResize(spec.resize, [frame.cols, frame.rows], spec.inputWh);
   const [rw, rh] = plan.resizedWh;
-  let m = own(await frame.resizeAsync(rh, rw, 0, 0, cv.INTER_LINEAR));
+  let m = own(await frame.resizeAsync(rh, rw, 0, 0, interpolationFlag(spec.interpolation, [frame.cols, frame.rows], [rw, rh])));
   const [top, bottom, left, right] = plan.padTblr;
   if (top + bottom + left + right > 0) {
     const p = spec.padValue;
@@ -94,4 +96,14 @@ async function fill(frame: Mat, spec: PreprocessSpec, target: ArrayBuffer, own: 
     else put(own(new cv.Mat(floats)), 0);
   }
   return { transform: plan, bytesCopied: copied };
+}
+
+/**
+ * The OpenCV resize flag. Bilinear sampling reads only the 2×2 pixels nearest each output pixel, so shrinking a
+ * 768×576 frame to 32×32 point-samples it (aliasing: a noisy thumbnail that small models answer erratically);
+ * area averaging uses every pixel, as the thumbnails such models were trained on were made.
+ */
+export function interpolationFlag(mode: PreprocessSpec['interpolation'], fromWh: readonly [number, number], toWh: readonly [number, number]): number {
+  if (mode === 'auto') return fromWh[0] >= 2 * toWh[0] && fromWh[1] >= 2 * toWh[1] ? cv.INTER_AREA : cv.INTER_LINEAR;
+  return { linear: cv.INTER_LINEAR, area: cv.INTER_AREA, nearest: cv.INTER_NEAREST, cubic: cv.INTER_CUBIC }[mode];
 }

@@ -1,4 +1,5 @@
 import * as ort from 'onnxruntime-node';
+import { seededRandom } from '../keras/synthetic-resnet.js';
 import type { OnnxGraph } from '../onnx/onnx-graph.js';
 
 /** Observed value range of one tensor over the calibration frames. */
@@ -16,9 +17,10 @@ export type CalibrationMethod = 'minmax' | 'percentile';
  * tensor's range. The graph itself is not modified.
  */
 export async function collectRanges(graph: OnnxGraph, inputs: Float32Array[], dims: number[], tensors: string[]): Promise<Map<string, TensorRange>> {
-  const session = await ort.InferenceSession.create(graph.toBytes(13, tensors), { graphOptimizationLevel: 'disabled' });
+  const session = await ort.InferenceSession.create(graph.toBytes(graph.opset, tensors), { graphOptimizationLevel: 'disabled' });
   const ranges = new Map<string, TensorRange>();
   const samples = new Map<string, Float32Array[]>();
+  const rand = seededRandom(1);
   try {
     for (const x of inputs) {
       const result = await session.run({ [graph.inputs[0]!.name]: new ort.Tensor('float32', x, dims) }, tensors);
@@ -38,9 +40,11 @@ export async function collectRanges(graph: OnnxGraph, inputs: Float32Array[], di
         ranges.set(name, { min: Math.min(lo, r?.min ?? Infinity), max: Math.max(hi, r?.max ?? -Infinity), sample: new Float32Array() });
         const s = samples.get(name) ?? [];
         // About 64k samples per tensor over all frames: enough for a 99.99th percentile, bounded for big models.
+        // One value at a random place in each window of `step` (seeded): a fixed stride would line up with the
+        // tensor's rows and sample one column only (e.g. every 32nd value of a 32-wide map is its left edge).
         const step = Math.max(1, Math.floor(data.length / Math.ceil(65536 / inputs.length)));
         const chunk = new Float32Array(Math.ceil(data.length / step));
-        for (let i = 0, j = 0; i < data.length; i += step, j++) chunk[j] = Math.abs(data[i]!);
+        for (let i = 0, j = 0; i < data.length; i += step, j++) chunk[j] = Math.abs(data[Math.min(data.length - 1, i + Math.floor(rand() * step))]!);
         s.push(chunk);
         samples.set(name, s);
       }

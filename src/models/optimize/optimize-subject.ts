@@ -22,7 +22,7 @@ export interface OptimizeSubject {
 
 const MODEL_FILE = /\.(h5|hdf5|keras|json|onnx)$/i;
 const RAW_DEFAULTS: Omit<PreprocessSpec, 'inputWh' | 'layout'> = {
-  dtype: 'float32', resize: 'stretch', pixelFormat: 'rgb', scale: 1, mean: [0, 0, 0], std: [1, 1, 1], padValue: 114,
+  dtype: 'float32', resize: 'stretch', interpolation: 'auto', pixelFormat: 'rgb', scale: 1, mean: [0, 0, 0], std: [1, 1, 1], padValue: 114,
 };
 
 /**

@@ -12,6 +12,7 @@ const spec: PreprocessSpec = {
   inputWh: [4, 4],
   layout: 'nhwc',
   dtype: 'uint8',
+  interpolation: 'auto',
   resize: 'stretch',
   pixelFormat: 'bgr',
   scale: 1,

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { cv } from '../../../src/cv.js';
-import { inputByteLength, preprocessInto, type PreprocessSpec } from '../../../src/preprocess/preprocess-frame.js';
+import { inputByteLength, interpolationFlag, preprocessInto, type PreprocessSpec } from '../../../src/preprocess/preprocess-frame.js';
 
 const base: PreprocessSpec = {
   inputWh: [4, 2],
   layout: 'nhwc',
   dtype: 'float32',
   resize: 'stretch',
+  interpolation: 'auto',
   pixelFormat: 'rgb',
   scale: 1,
   mean: [0, 0, 0],
@@ -56,5 +57,25 @@ describe('preprocessInto', () => {
     expect(result.transform.offsetY).toBe(1);
     expect(values.slice(0, 3)).toEqual([114, 114, 114]);
     expect(values.slice(8 * 3, 8 * 3 + 3)).toEqual([30, 20, 10]);
+  });
+
+  it('shrinks by area averaging when the frame is 2x or more the input (auto), so a lone bright pixel is averaged, not point-sampled', async () => {
+    const spec: PreprocessSpec = { ...base, inputWh: [8, 8], pixelFormat: 'bgr' };
+    const spot = () => {
+      const m = new cv.Mat(64, 64, cv.CV_8UC3, [0, 0, 0]);
+      m.set(3, 3, [255, 255, 255]);
+      return m;
+    };
+    const first = async (s: PreprocessSpec) => {
+      const buffer = new ArrayBuffer(inputByteLength(s));
+      await preprocessInto(spot(), s, buffer);
+      return new Float32Array(buffer)[0];
+    };
+    expect(await first(spec)).toBeCloseTo(255 / 64, 0);
+    expect(await first({ ...spec, interpolation: 'area' })).toBeCloseTo(255 / 64, 0);
+    // Bilinear reads only the 2×2 pixels around the sample point (3.5, 3.5): a quarter of the spot.
+    expect(await first({ ...spec, interpolation: 'linear' })).toBeCloseTo(255 / 4, 0);
+    expect(interpolationFlag('auto', [768, 576], [32, 32])).toBe(cv.INTER_AREA);
+    expect(interpolationFlag('auto', [768, 576], [512, 512])).toBe(cv.INTER_LINEAR);
   });
 });
