@@ -171,3 +171,62 @@ export function scoreDetections(reference: Float32Array[], outputs: Float32Array
     ...timing(ms, sizeBytes),
   };
 }
+
+/** Something to time: one model on one engine, run on one input at a time. */
+export interface TimedRunner {
+  name: string;
+  run(x: Float32Array): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** An onnxruntime session as a TimedRunner. */
+export async function onnxRunner(name: string, model: Uint8Array, dims: number[]): Promise<TimedRunner> {
+  const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', executionProviders: ['cpu'] });
+  const inputName = session.inputNames[0]!;
+  return {
+    name,
+    run: (x) => session.run({ [inputName]: new ort.Tensor('float32', x, dims) }),
+    close: () => session.release(),
+  };
+}
+
+export interface AlternatingOptions {
+  /** Frames per variant per round. */
+  framesPerRound?: number;
+  minRounds?: number;
+  maxRounds?: number;
+  /** Stop once every variant has run this long in total (after minRounds). */
+  targetMsPerVariant?: number;
+}
+
+/**
+ * Per-run latencies of several variants measured side by side: rounds in which each variant runs the same frames
+ * in turn, so all of them see the same machine state (a one-after-the-other loop lets a background burst land on
+ * one variant only, which for sub-millisecond models decides which looks fastest). One warm-up run each.
+ */
+export async function timeAlternating(runners: TimedRunner[], frames: Float32Array[], options: AlternatingOptions = {}): Promise<Map<string, number[]>> {
+  const { framesPerRound = 30, minRounds = 3, maxRounds = 50, targetMsPerVariant = 1000 } = options;
+  const inputs = frames.slice(0, Math.max(1, Math.min(framesPerRound, frames.length)));
+  const ms = new Map(runners.map((r) => [r.name, [] as number[]]));
+  const total = new Map(runners.map((r) => [r.name, 0]));
+  for (const r of runners) await r.run(inputs[0]!);
+  for (let round = 0; round < maxRounds; round++) {
+    for (const r of runners) {
+      for (const x of inputs) {
+        const t = performance.now();
+        await r.run(x);
+        const dt = performance.now() - t;
+        ms.get(r.name)!.push(dt);
+        total.set(r.name, total.get(r.name)! + dt);
+      }
+    }
+    if (round + 1 >= minRounds && [...total.values()].every((t) => t >= targetMsPerVariant)) break;
+  }
+  return ms;
+}
+
+/** Mean and p99 of a latency list. */
+export function latencyOf(ms: number[]): { meanMs: number; p99Ms: number } {
+  const { meanMs, p99Ms } = timing(ms, 0);
+  return { meanMs, p99Ms };
+}

@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { cv } from '../../cv.js';
+import type { TimedRunner } from './evaluate-variant.js';
 import { forwardNet } from '../../inference/opencv-host.js';
 import type { OnnxGraph } from '../onnx/onnx-graph.js';
 import { cloneGraph } from './quantize-qdq.js';
@@ -52,4 +53,10 @@ export async function runFramesOpenCv(model: Uint8Array, file: string, frames: F
     if (i > 0 || frames.length === 1) ms.push(performance.now() - start);
   }
   return { outputs, ms };
+}
+
+/** An OpenCV DNN net as a TimedRunner (NHWC float frames). */
+export function openCvRunner(name: string, file: string, hw: [number, number]): TimedRunner {
+  const net = cv.readNetFromONNX(file);
+  return { name, run: (x) => forwardNet(net, x, 'nhwc', hw), close: async () => undefined };
 }

@@ -8,6 +8,7 @@ import { readKerasH5 } from '../../../src/models/keras/read-keras-h5.js';
 import { seededRandom } from '../../../src/models/keras/synthetic-resnet.js';
 import { OnnxGraph, readOnnxGraph } from '../../../src/models/onnx/onnx-graph.js';
 import { runFrames, score, scoreDetections } from '../../../src/models/optimize/evaluate-variant.js';
+import { pickVariant, type VariantReport } from '../../../src/models/optimize/optimize-model.js';
 import { quantizeQdq } from '../../../src/models/optimize/quantize-qdq.js';
 import { runCli } from '../../helpers/cli.js';
 import { HAS_SHARED, SHARED, VTEST } from '../../helpers/shared.js';
@@ -125,5 +126,20 @@ describe.skipIf(!HAS_SHARED)('visionpipe optimize beyond Keras (needs ../shared)
     const e = runCli(['optimize', bad, '--clip', VTEST, '--out', join(dir, 'bad')]);
     expect(e.code).toBe(1);
     expect(e.stderr.match(/visionpipe: error VP_MODEL_INVALID/g)).toHaveLength(1);
+  });
+});
+
+describe('picking a variant', () => {
+  const v = (name: string, agreement: number, meanMs: number) =>
+    ({ name, agreement, meanMs, metric: 'top-1', p99Ms: meanMs, sizeBytes: 0, file: `${name}.onnx` }) as VariantReport;
+  const fp32 = v('fp32', 1, 10);
+  it('takes the fastest variant within the budget, never the OpenCV DNN row', () => {
+    expect(pickVariant([fp32, v('opencv-dnn-fp32', 1, 2), v('fp16-weights', 1, 9.9), v('int8-minmax', 0.995, 5), v('int8-percentile', 0.98, 4)], 0.99).name).toBe('int8-minmax');
+  });
+  it('between equally fast variants (within 5 %) takes the more accurate', () => {
+    expect(pickVariant([fp32, v('int8-minmax', 0.991, 5), v('int8-percentile', 0.997, 5.2)], 0.99).name).toBe('int8-percentile');
+  });
+  it('keeps fp32 when nothing within the budget is clearly (over 5 %) faster', () => {
+    expect(pickVariant([fp32, v('fp16-weights', 1, 9.7), v('int8-minmax', 0.9, 3)], 0.99).name).toBe('fp32');
   });
 });
