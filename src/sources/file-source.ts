@@ -28,25 +28,7 @@ export class FileSource implements FrameSource {
   /** Opens the file and decodes its first frame, so a file that is not a video fails here, not mid-run. */
   static async open(path: string, id?: string): Promise<FileSource> {
     const abs = resolve(path);
-    if (!existsSync(abs)) {
-      throw new VisionpipeError('VP_SOURCE_NOT_FOUND', 'The input video does not exist', { value: path });
-    }
-    if (statSync(abs).isDirectory()) {
-      throw new VisionpipeError('VP_SOURCE_NOT_FOUND', 'The input is a directory, not a video file', { value: path });
-    }
-    let capture: InstanceType<typeof cv.VideoCapture>;
-    let first: Mat;
-    try {
-      // The FFmpeg backend only: GStreamer and the image-sequence reader print noise for files they cannot open.
-      capture = new cv.VideoCapture(abs, cv.CAP_FFMPEG);
-      first = await capture.readAsync();
-    } catch (cause) {
-      throw unreadable(path, messageOf(cause), cause);
-    }
-    if (first.empty) {
-      capture.release();
-      throw unreadable(path, 'OpenCV decoded no frame from it');
-    }
+    const { capture, first } = await openVideoFile(path);
     const fps = capture.get(cv.CAP_PROP_FPS);
     const count = Math.round(capture.get(cv.CAP_PROP_FRAME_COUNT));
     const info: SourceInfo = {
@@ -92,6 +74,34 @@ export class FileSource implements FrameSource {
     await this.reading?.catch(() => undefined);
     this.capture.release();
   }
+}
+
+/**
+ * Opens a video file with OpenCV's FFmpeg backend and decodes its first frame: one clear error for a missing file,
+ * a directory, or a file that is not a decodable video. The caller owns (and releases) both.
+ */
+export async function openVideoFile(path: string): Promise<{ capture: InstanceType<typeof cv.VideoCapture>; first: Mat }> {
+  const abs = resolve(path);
+  if (!existsSync(abs)) {
+    throw new VisionpipeError('VP_SOURCE_NOT_FOUND', 'The input video does not exist', { value: path });
+  }
+  if (statSync(abs).isDirectory()) {
+    throw new VisionpipeError('VP_SOURCE_NOT_FOUND', 'The input is a directory, not a video file', { value: path });
+  }
+  let capture: InstanceType<typeof cv.VideoCapture>;
+  let first: Mat;
+  try {
+    // The FFmpeg backend only: GStreamer and the image-sequence reader print noise for files they cannot open.
+    capture = new cv.VideoCapture(abs, cv.CAP_FFMPEG);
+    first = await capture.readAsync();
+  } catch (cause) {
+    throw unreadable(path, messageOf(cause), cause);
+  }
+  if (first.empty) {
+    capture.release();
+    throw unreadable(path, 'OpenCV decoded no frame from it');
+  }
+  return { capture, first };
 }
 
 function unreadable(path: string, why: string, cause?: unknown): VisionpipeError {

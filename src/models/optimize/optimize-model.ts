@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { cv } from '../../cv.js';
+import { cv, type Mat } from '../../cv.js';
+import { openVideoFile } from '../../sources/file-source.js';
 import { VisionpipeError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { inputByteLength, preprocessInto, type PreprocessSpec } from '../../preprocess/preprocess-frame.js';
@@ -23,7 +24,7 @@ export interface OptimizeOptions {
   calibrationFrames?: number;
   evalFrames?: number;
   /** How frames are fed to a bare model file (default: stretch, RGB, raw 0..255; a descriptor brings its own). */
-  preprocess?: Partial<Pick<PreprocessSpec, 'resize' | 'pixelFormat' | 'scale' | 'mean' | 'std'>>;
+  preprocess?: Partial<Pick<PreprocessSpec, 'resize' | 'interpolation' | 'pixelFormat' | 'scale' | 'mean' | 'std'>>;
   /** Detectors: boxes below this score are not compared (default 0.3). */
   minScore?: number;
   logger?: Logger;
@@ -232,14 +233,34 @@ async function mixedPrecision(
 
 /** Calibration frames spread over the first half of the clip, evaluation frames over the second half. */
 async function sampleFrames(clip: string, spec: PreprocessSpec, calibrationCount: number, evalCount: number) {
-  const cap = new cv.VideoCapture(clip, cv.CAP_FFMPEG);
+  const { capture: cap, first } = await openVideoFile(clip);
   const total = Math.max(2, Math.round(cap.get(cv.CAP_PROP_FRAME_COUNT)));
+  // Short gaps are read through (seeking decodes from the previous keyframe anyway); long ones are seeked.
+  let next = 1;
+  let pending: Mat | null = first;
+  const frameAt = async (i: number) => {
+    if (pending !== null) {
+      if (i === 0) {
+        const frame = pending;
+        pending = null;
+        return frame;
+      }
+      pending.release();
+      pending = null;
+    }
+    if (i < next || i - next > 32) {
+      cap.set(cv.CAP_PROP_POS_FRAMES, i);
+      next = i;
+    }
+    for (; next < i; next++) (await cap.readAsync()).release();
+    next++;
+    return cap.readAsync();
+  };
   const take = async (from: number, to: number, count: number) => {
     const out: Float32Array[] = [];
     const step = Math.max(1, Math.floor((to - from) / count));
     for (let i = from; i < to && out.length < count; i += step) {
-      cap.set(cv.CAP_PROP_POS_FRAMES, i);
-      const frame = await cap.readAsync();
+      const frame = await frameAt(i);
       if (frame.empty) break;
       const buffer = new ArrayBuffer(inputByteLength(spec));
       await preprocessInto(frame, spec, buffer);
@@ -257,6 +278,7 @@ async function sampleFrames(clip: string, spec: PreprocessSpec, calibrationCount
     }
     return { calibration, evaluation };
   } finally {
+    pending?.release();
     cap.release();
   }
 }

@@ -32,13 +32,20 @@ const RAW_DEFAULTS: Omit<PreprocessSpec, 'inputWh' | 'layout'> = {
  */
 export async function loadOptimizeSubject(model: string, preprocess: Partial<PreprocessSpec> = {}): Promise<OptimizeSubject> {
   if (MODEL_FILE.test(model)) {
-    if (!existsSync(model)) throw new VisionpipeError('VP_MODEL_NOT_FOUND', 'The model file does not exist', { value: model });
+    if (!existsSync(model)) throw new VisionpipeError('VP_MODEL_NOT_FOUND', 'The model file does not exist', { value: model, hint: 'Check the path of the model file.' });
     const graph = /\.onnx$/i.test(model) ? readOnnxGraph(readFileSync(model), basename(model)) : await importModel(model);
     const { layout, hw } = inputGeometry(graph, model);
     const spec: PreprocessSpec = { ...RAW_DEFAULTS, inputWh: [hw[1], hw[0]], layout, ...preprocess };
     return { stem: basename(model).replace(MODEL_FILE, ''), graph: onlyFirstOutput(graph), spec, dims: dimsOf(spec), task: 'classification', output: 'probabilities' };
   }
-  return fromDescriptor(loadModelDescriptor(model), preprocess);
+  const descriptorLike = /\.ya?ml$/i.test(model) || !/[/\\.]/.test(model);
+  if (!descriptorLike) {
+    const expected = 'a Keras .h5, a TF.js model.json, an .onnx file, or a descriptor (a name in models/ or a .yaml path)';
+    if (existsSync(model)) throw new VisionpipeError('VP_MODEL_UNSUPPORTED', 'visionpipe optimize cannot read this kind of file', { value: model, expected, hint: 'Convert the model to one of those first.' });
+    throw new VisionpipeError('VP_MODEL_NOT_FOUND', 'No such model file', { value: model, expected, hint: 'Check the path of the model file.' });
+  }
+  const descriptor = loadModelDescriptor(model);
+  return fromDescriptor(descriptor, preprocess);
 }
 
 async function fromDescriptor(d: ModelDescriptor, preprocess: Partial<PreprocessSpec>): Promise<OptimizeSubject> {

@@ -8,7 +8,7 @@ import { readKerasH5 } from '../../../src/models/keras/read-keras-h5.js';
 import { seededRandom } from '../../../src/models/keras/synthetic-resnet.js';
 import { OnnxGraph, readOnnxGraph } from '../../../src/models/onnx/onnx-graph.js';
 import { runFrames, score, scoreDetections } from '../../../src/models/optimize/evaluate-variant.js';
-import { pickVariant, type VariantReport } from '../../../src/models/optimize/optimize-model.js';
+import { optimizeModel, pickVariant, type OptimizeReport, type VariantReport } from '../../../src/models/optimize/optimize-model.js';
 import { quantizeQdq } from '../../../src/models/optimize/quantize-qdq.js';
 import { runCli } from '../../helpers/cli.js';
 import { HAS_SHARED, SHARED, VTEST } from '../../helpers/shared.js';
@@ -98,6 +98,23 @@ describe.skipIf(!HAS_SHARED)('precision simulation (needs ../shared)', () => {
   });
 });
 
+describe.skipIf(!HAS_SHARED)('int8 for the MLPerf ResNet on vtest.avi (needs ../shared)', () => {
+  const int8Best = (r: OptimizeReport) => Math.max(...r.variants.filter((v) => v.name.startsWith('int8')).map((v) => v.agreement));
+  it('agrees with fp32 on ≥ 97 % of 300 held-out frames when frames are area-averaged to 32×32, and the pick meets the 99 % budget', async () => {
+    const r = await optimizeModel({ model: join(RESNET, 'pretrainedResnet.h5'), clip: VTEST, outDir: join(dir, 'area') });
+    expect(r.evalFrames).toBe(300);
+    expect(int8Best(r)).toBeGreaterThanOrEqual(0.97);
+    expect(r.variants.find((v) => v.name === r.picked)!.agreement).toBeGreaterThanOrEqual(0.99);
+  });
+  it('agrees far less when frames are point-sampled by a bilinear resize, and the report then says how many bits it would take', async () => {
+    const r = await optimizeModel({ model: join(RESNET, 'pretrainedResnet.h5'), clip: VTEST, outDir: join(dir, 'linear'), preprocess: { interpolation: 'linear' } });
+    expect(int8Best(r)).toBeLessThan(0.95);
+    expect(r.precisionSweep?.[0]?.bits).toBe(8);
+    expect(r.precisionSweep!.length).toBeGreaterThan(1);
+    expect(readFileSync(join(dir, 'linear', 'report.md'), 'utf8')).toContain('## How many bits this model needs on this clip');
+  });
+});
+
 describe.skipIf(!HAS_SHARED)('visionpipe optimize beyond Keras (needs ../shared)', () => {
   it('takes a detector by its descriptor and compares variants box by box', () => {
     const out = join(dir, 'centernet');
@@ -141,5 +158,23 @@ describe('picking a variant', () => {
   });
   it('keeps fp32 when nothing within the budget is clearly (over 5 %) faster', () => {
     expect(pickVariant([fp32, v('fp16-weights', 1, 9.7), v('int8-minmax', 0.9, 3)], 0.99).name).toBe('fp32');
+  });
+});
+
+describe.skipIf(!HAS_SHARED)('visionpipe optimize on bad input: one clear error, exit 1 (needs ../shared)', () => {
+  const h5 = join(RESNET, 'pretrainedResnet.h5');
+  it.each([
+    { name: 'missing clip', args: [h5, '--clip', join(dir, 'nope.mp4')], code: 'VP_SOURCE_NOT_FOUND', mentions: 'nope.mp4' },
+    { name: 'clip that is not a video', args: [h5, '--clip', join(SHARED, 'models/mlperf-tiny-resnet/labels.txt')], code: 'VP_SOURCE_UNREADABLE', mentions: 'labels.txt' },
+    { name: 'missing model file', args: [join(dir, 'nope.h5'), '--clip', VTEST], code: 'VP_MODEL_NOT_FOUND', mentions: 'nope.h5' },
+    { name: 'unknown descriptor', args: ['resnet9000', '--clip', VTEST], code: 'VP_MODEL_NOT_FOUND', mentions: 'resnet9000' },
+    { name: 'a file that is no model', args: [join(SHARED, 'models/mlperf-tiny-resnet/labels.txt'), '--clip', VTEST], code: 'VP_MODEL_UNSUPPORTED', mentions: 'labels.txt' },
+  ])('$name → $code', ({ args, code, mentions }) => {
+    const r = runCli(['optimize', ...args, '--out', join(dir, 'bad-input')]);
+    expect(r.code).toBe(1);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('visionpipe: error'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain(code);
+    expect(r.stderr).toContain(mentions);
   });
 });
