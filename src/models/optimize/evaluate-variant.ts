@@ -179,9 +179,9 @@ export interface TimedRunner {
   close(): Promise<void>;
 }
 
-/** An onnxruntime session as a TimedRunner. */
-export async function onnxRunner(name: string, model: Uint8Array, dims: number[]): Promise<TimedRunner> {
-  const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', executionProviders: ['cpu'] });
+/** An onnxruntime session (from a file, so callers need not keep model bytes around) as a TimedRunner. */
+export async function onnxRunner(name: string, modelFile: string, dims: number[]): Promise<TimedRunner> {
+  const session = await ort.InferenceSession.create(modelFile, { graphOptimizationLevel: 'all', executionProviders: ['cpu'] });
   const inputName = session.inputNames[0]!;
   return {
     name,

@@ -106,7 +106,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
     const v: VariantReport = { name, file, ...compare(run.outputs, run.ms, bytes.byteLength), ...extra };
     log.info({ variant: name, agreement: v.agreement }, 'variant scored');
     variants.push(v);
-    runners.push(() => onnxRunner(name, bytes, dims));
+    runners.push(() => onnxRunner(name, file, dims));
     return v;
   };
 
@@ -289,8 +289,8 @@ export function formatReport(r: OptimizeReport): string {
   const fp32Ms = r.variants[0]!.meanMs;
   const detector = r.metric === 'box-f1';
   const header = detector
-    ? '| variant | box F1 vs fp32 (IoU ≥ 0.5) | fp32 boxes kept (IoU ≥ 0.9, Δscore ≤ 0.02) | mean IoU | mean abs score diff | mean ms | p99 ms | speed vs fp32 | file | notes |'
-    : '| variant | top-1 agreement | … where fp32 is confident (margin ≥ 0.1) | mean abs prob diff | mean ms | p99 ms | speed vs fp32 | file | notes |';
+    ? '| variant | box F1 vs fp32 (IoU ≥ 0.5) | fp32 boxes kept (IoU ≥ 0.9, Δscore ≤ 0.02) | mean IoU | mean abs score diff | mean ms | p99 ms | speed vs fp32 | size | notes |'
+    : '| variant | top-1 agreement | … where fp32 is confident (margin ≥ 0.1) | mean abs prob diff | mean ms | p99 ms | speed vs fp32 | size | notes |';
   const rows = r.variants.map((v) => {
     const name = v.name === r.picked ? `**${v.name}**` : v.name;
     const quality = detector
