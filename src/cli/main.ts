@@ -31,6 +31,7 @@ program
   .option('-c, --config <file.yaml>', 'config file (flags override it)')
   .option('--max-frames <n>', 'stop after n frames', positiveInt)
   .option('--ring-size <n>', 'input buffers shared with the inference worker (2 = double buffering)', positiveInt)
+  .option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:<port>/metrics while running (0 = any free port)', port)
   .option('--log-level <level>', 'silent | error | warn | info | debug')
   .option('--json-logs', 'log JSON lines to stderr even on a terminal')
   .option('-q, --quiet', 'no progress bar')
@@ -38,6 +39,12 @@ program
   .action(async (sources: string[], opts) => {
     process.exitCode = await runCommand(sources, opts);
   });
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number 0..65535, got "${value}"`);
+  return n;
+}
 
 function fraction(value: string): number {
   const n = Number(value);

@@ -13,6 +13,7 @@ export interface RunFlags {
   config?: string;
   maxFrames?: number;
   ringSize?: number;
+  metricsPort?: number;
   logLevel?: string;
   jsonLogs?: boolean;
   quiet?: boolean;
@@ -28,6 +29,7 @@ export async function runCommand(sources: string[], flags: RunFlags): Promise<nu
       engine: flags.engine,
       output: { video: flags.output, events: flags.events },
       pipeline: { ringSize: flags.ringSize },
+      metrics: { port: flags.metricsPort },
       log: { level: verbose ? 'debug' : flags.logLevel },
     } as ConfigOverrides;
     const config = loadConfig({ file: flags.config, overrides, sourceUris: sources, maxFrames: flags.maxFrames });

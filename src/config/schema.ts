@@ -107,6 +107,14 @@ export const ConfigSchema = z.strictObject({
   annotate: AnnotateSchema.prefault({}),
   /** With several sources, `output.video` must contain `{source}` (one MP4 per source); events share one file. */
   output: OutputSchema.prefault({}),
+  /** A Prometheus scrape endpoint (GET /metrics) while the pipeline runs; port null = off, 0 = any free port. */
+  metrics: z
+    .strictObject({
+      port: z.number().int().min(0).max(65535).nullable().default(null),
+      /** 127.0.0.1 keeps it local; 0.0.0.0 exposes it to the network. */
+      host: z.string().min(1).default('127.0.0.1'),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),

@@ -9,6 +9,7 @@ import { InferenceWorkerHost } from '../inference/worker-host.js';
 type InferenceHost = Pick<InferenceWorkerHost, 'run' | 'info' | 'close'>;
 import { silentLogger, type Logger } from '../log.js';
 import { FpsMeter } from '../metrics/fps-meter.js';
+import { MetricsServer } from '../metrics/prometheus.js';
 import { RunStats, type RunSummary } from '../metrics/run-stats.js';
 import type { ModelDescriptor } from '../models/descriptor-schema.js';
 import { asOnnxDescriptor } from '../models/convert-model.js';
@@ -57,6 +58,8 @@ export interface Pipeline {
   readonly predictions$: Observable<Prediction>;
   /** Annotated frames; `frame.mat` is valid only during the emission (it is released after the sinks). */
   readonly frames$: Observable<AnnotatedFrame>;
+  /** The Prometheus endpoint (`metrics.port` set), e.g. http://127.0.0.1:9464/metrics; null when off. */
+  readonly metricsUrl: string | null;
   /** Live sources' state changes: connecting, live, stalled, backoff, stopped. */
   readonly states$: Observable<SourceStateEvent>;
   /** Predictions (as their JSON event form) and state changes on one stream, as the events file has them. */
@@ -94,16 +97,19 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
   const sources = await openSources(config.source);
   for (const s of sources) log.info({ source: s.info }, 'source opened');
   let host: InferenceHost | undefined;
+  let metrics: MetricsServer | null = null;
   try {
     host = engine === 'opencv' ? await OpenCvDnnHost.start(descriptor) : await InferenceWorkerHost.start(descriptor, engine);
     checkModelInput(host.info, descriptor, inputDims(preprocessSpecOf(descriptor)));
+    if (config.metrics.port !== null) metrics = await MetricsServer.start(config.metrics.host, config.metrics.port, sources);
   } catch (err) {
     await Promise.all(sources.map((s) => s.close()));
     await host?.close();
     throw err;
   }
   log.info({ model: descriptor.name, engine: host.info.backend }, 'model loaded');
-  return new RunnablePipeline(config, descriptor, sources, host, { videoPath, eventsPath, ffmpegPath: ffmpeg?.path ?? null }, log);
+  if (metrics !== null) log.info({ url: metrics.url }, 'Prometheus metrics served');
+  return new RunnablePipeline(config, descriptor, sources, host, metrics, { videoPath, eventsPath, ffmpegPath: ffmpeg?.path ?? null }, log);
 }
 
 class RunnablePipeline implements Pipeline {
@@ -112,6 +118,7 @@ class RunnablePipeline implements Pipeline {
   readonly states$: Observable<SourceStateEvent>;
   readonly events$ = new Subject<Record<string, unknown>>();
   readonly engine: string;
+  readonly metricsUrl: string | null;
   private readonly control: ReadControl = { stopRequested: false };
   private started = false;
   private closed = false;
@@ -121,10 +128,12 @@ class RunnablePipeline implements Pipeline {
     readonly descriptor: ModelDescriptor,
     readonly sources: readonly FrameSource[],
     private readonly host: InferenceHost,
+    private readonly metrics: MetricsServer | null,
     private readonly outputs: { videoPath: string | null; eventsPath: string | null; ffmpegPath: string | null },
     private readonly log: Logger,
   ) {
     this.engine = host.info.backend;
+    this.metricsUrl = metrics?.url ?? null;
     this.states$ = merge(...sources.flatMap((s) => (s.states$ === undefined ? [] : [s.states$])));
   }
 
@@ -155,6 +164,7 @@ class RunnablePipeline implements Pipeline {
     const stateSub = this.states$.subscribe((event) => {
       this.log.info({ source: event.source, state: event.state, attempt: event.attempt, reason: event.reason, retryInMs: event.retryInMs }, `source ${event.state}`);
       this.events$.next({ ...event });
+      this.metrics?.onState(event);
       for (const sink of sinks) sink.writeEvent?.({ ...event });
     });
     const budgetOf = new Map(sources.map((s, i) => [s.info.id, s.info.kind === 'live' ? (config.source[i]?.maxStalenessMs ?? null) : null]));
@@ -177,12 +187,14 @@ class RunnablePipeline implements Pipeline {
       decodeFrames(createDecoder(descriptor, config.postprocess)),
       annotateFrames(annotator, new FpsMeter()),
       tap((annotated) => {
+        this.metrics?.onPrediction(annotated.prediction);
         this.predictions$.next(annotated.prediction);
         this.events$.next(toEventJson(annotated.prediction));
       }),
       writeFrames(sinks),
       tap(({ frame, prediction, writeMs }) => {
         stats.add({ ...prediction.timingsMs, write: writeMs }, prediction.latencyMs, bytesByFrame.get(frame) ?? 0);
+        this.metrics?.onWrite(writeMs);
         bytesByFrame.delete(frame);
         this.frames$.next({ frame, prediction });
         frame.mat.release();
@@ -233,6 +245,7 @@ class RunnablePipeline implements Pipeline {
     this.closed = true;
     await Promise.all(this.sources.map((s) => s.close()));
     await this.host.close();
+    await this.metrics?.close();
   }
 
   private openSinks(): Sink[] {

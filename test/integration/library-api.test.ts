@@ -41,6 +41,32 @@ describe('library API', () => {
     expect(summary.outputs['events']).toBe(join(dir, 'stopped.jsonl'));
   });
 
+  it('serves Prometheus metrics from createPipeline until the run ends', async () => {
+    const pipeline = await createPipeline({ source: { uri: clip }, model: 'centernet', metrics: { port: 0 } });
+    expect(pipeline.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const url = pipeline.metricsUrl!;
+    // Scraped before the run (deterministic: nothing runs yet); the counting is unit-tested with fakes.
+    const before = await (await fetch(url)).text();
+    expect(before).toMatch(/^visionpipe_source_state\{source="clip\.mp4",state="live"\} 1$/m);
+    expect(before).toMatch(/^visionpipe_frames_dropped_total\{source="clip\.mp4",reason="ring-full"\} 0$/m);
+    expect(before).toMatch(/^visionpipe_process_nodejs_eventloop_lag_seconds /m);
+    const summary = await pipeline.run();
+    expect(summary.frames).toBe(7);
+    await expect(fetch(url)).rejects.toThrow();
+  });
+
+  it('a metrics port already in use is one clear error, and nothing stays open', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      await expect(createPipeline({ source: { uri: clip }, model: 'centernet', metrics: { port } })).rejects.toMatchObject({ code: 'VP_CONFIG_INVALID', message: expect.stringContaining('EADDRINUSE') });
+    } finally {
+      blocker.close();
+    }
+  });
+
   it('rejects a bad config before opening anything', async () => {
     await expect(createPipeline({ source: { uri: clip }, pipeline: { ringSize: 0 } })).rejects.toMatchObject({ code: 'VP_CONFIG_INVALID' });
   });

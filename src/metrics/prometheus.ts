@@ -1,0 +1,105 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { VisionpipeError } from '../errors.js';
+import type { Prediction } from '../pipeline/frame.js';
+import type { FrameSource } from '../sources/frame-source.js';
+import type { SourceState, SourceStateEvent } from '../sources/source-state.js';
+
+const STATES: readonly SourceState[] = ['connecting', 'live', 'stalled', 'backoff', 'stopped'];
+const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 2, 5];
+
+/**
+ * A Prometheus scrape endpoint for one pipeline (`GET /metrics`, prom-client's text format), on its own registry:
+ * predictions and drops per source, capture → prediction latency and per-stage time as histograms, each source's
+ * state, and Node's process metrics (RSS, heap, event-loop lag — which shows whether heavy work stays off the loop).
+ * Whoever starts it closes it (the pipeline does, in close()).
+ */
+export class MetricsServer {
+  private readonly registry = new Registry();
+  private readonly predictions: Counter<'source'>;
+  private readonly latency: Histogram<'source'>;
+  private readonly stage: Histogram<'stage'>;
+  private readonly state: Gauge<'source' | 'state'>;
+
+  private constructor(
+    private readonly server: Server,
+    /** e.g. http://127.0.0.1:9464/metrics */
+    readonly url: string,
+    sources: readonly FrameSource[],
+  ) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'visionpipe_process_' });
+    this.predictions = new Counter({ name: 'visionpipe_predictions_total', help: 'Frames run through the model and emitted as predictions', labelNames: ['source'], registers });
+    const dropsSeen = new Map<string, number>();
+    new Counter({
+      name: 'visionpipe_frames_dropped_total',
+      help: 'Frames not run, by source and reason (ring-full: a newer frame replaced it; stale: older than maxStalenessMs; decode-error)',
+      labelNames: ['source', 'reason'],
+      registers,
+      collect() {
+        for (const s of sources) {
+          for (const [reason, n] of Object.entries(s.drops)) {
+            const key = `${s.info.id}\u0000${reason}`;
+            this.inc({ source: s.info.id, reason }, n - (dropsSeen.get(key) ?? 0));
+            dropsSeen.set(key, n);
+          }
+        }
+      },
+    });
+    this.latency = new Histogram({ name: 'visionpipe_latency_seconds', help: 'Capture (frame read) → prediction emitted', labelNames: ['source'], buckets: LATENCY_BUCKETS_S, registers });
+    this.stage = new Histogram({ name: 'visionpipe_stage_seconds', help: 'Time per frame in each pipeline stage', labelNames: ['stage'], buckets: LATENCY_BUCKETS_S, registers });
+    this.state = new Gauge({ name: 'visionpipe_source_state', help: '1 for the state each source is in (live sources; files report live while read)', labelNames: ['source', 'state'], registers });
+    for (const s of sources) this.onState({ source: s.info.id, state: s.info.kind === 'live' ? 'connecting' : 'live' });
+  }
+
+  /** Listens on host:port (0 = any free port). Resolves once listening; a port in use is a clear error. */
+  static async start(host: string, port: number, sources: readonly FrameSource[]): Promise<MetricsServer> {
+    // The handler needs the instance, which needs the listening server's address: filled in below.
+    const ready: { metrics?: MetricsServer } = {};
+    const server = createServer((req, res) => {
+      const metrics = ready.metrics;
+      if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?')) && metrics !== undefined) {
+        metrics.registry
+          .metrics()
+          .then((body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body))
+          .catch((err: unknown) => res.writeHead(500).end(String(err)));
+      } else res.writeHead(404, { 'content-type': 'text/plain' }).end('visionpipe: metrics are at /metrics\n');
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (cause: NodeJS.ErrnoException) =>
+        reject(
+          new VisionpipeError('VP_CONFIG_INVALID', `Cannot serve metrics on ${host}:${port} (${cause.code ?? cause.message})`, {
+            value: port,
+            hint: 'Choose another metrics.port (--metrics-port), or 0 for any free port.',
+            cause,
+          }),
+        ),
+      );
+      server.listen(port, host, () => resolve());
+    });
+    const address = server.address() as AddressInfo;
+    const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    ready.metrics = new MetricsServer(server, `http://${shownHost}:${address.port}/metrics`, sources);
+    return ready.metrics;
+  }
+
+  onPrediction(p: Prediction): void {
+    this.predictions.inc({ source: p.sourceId });
+    this.latency.observe({ source: p.sourceId }, p.latencyMs / 1000);
+    for (const [stage, ms] of Object.entries(p.timingsMs)) this.stage.observe({ stage }, ms / 1000);
+  }
+
+  onWrite(writeMs: number): void {
+    this.stage.observe({ stage: 'write' }, writeMs / 1000);
+  }
+
+  onState(event: Pick<SourceStateEvent, 'source' | 'state'>): void {
+    for (const state of STATES) this.state.set({ source: event.source, state }, state === event.state ? 1 : 0);
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

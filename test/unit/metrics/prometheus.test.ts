@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { MetricsServer } from '../../../src/metrics/prometheus.js';
+import type { Prediction } from '../../../src/pipeline/frame.js';
+import { noDrops, type FrameSource } from '../../../src/sources/frame-source.js';
+
+const source = (id: string, kind: 'file' | 'live') => ({ info: { kind, id }, drops: noDrops() }) as unknown as FrameSource;
+const prediction = (sourceId: string, latencyMs: number) =>
+  ({ sourceId, latencyMs, timingsMs: { read: 1, queue: 2, preprocess: 3, infer: 40, postprocess: 1, annotate: 1 } }) as unknown as Prediction;
+
+describe('Prometheus metrics', () => {
+  it('counts predictions, observes latency and stage times, reports drops and each source state', async () => {
+    const cam = source('cam', 'live');
+    const file = source('clip.mp4', 'file');
+    const metrics = await MetricsServer.start('127.0.0.1', 0, [cam, file]);
+    try {
+      metrics.onPrediction(prediction('cam', 120));
+      metrics.onPrediction(prediction('cam', 80));
+      metrics.onPrediction(prediction('clip.mp4', 30));
+      metrics.onWrite(4);
+      cam.drops['ring-full'] += 5;
+      cam.drops.stale += 1;
+      metrics.onState({ source: 'cam', state: 'backoff' });
+      const body = await (await fetch(metrics.url)).text();
+      expect(body).toMatch(/^visionpipe_predictions_total\{source="cam"\} 2$/m);
+      expect(body).toMatch(/^visionpipe_predictions_total\{source="clip\.mp4"\} 1$/m);
+      expect(body).toMatch(/^visionpipe_latency_seconds_bucket\{le="0\.1",source="cam"\} 1$/m);
+      expect(body).toMatch(/^visionpipe_latency_seconds_bucket\{le="0\.2",source="cam"\} 2$/m);
+      expect(body).toMatch(/^visionpipe_latency_seconds_sum\{source="cam"\} 0\.2$/m);
+      expect(body).toMatch(/^visionpipe_stage_seconds_count\{stage="infer"\} 3$/m);
+      expect(body).toMatch(/^visionpipe_stage_seconds_count\{stage="write"\} 1$/m);
+      expect(body).toMatch(/^visionpipe_frames_dropped_total\{source="cam",reason="ring-full"\} 5$/m);
+      expect(body).toMatch(/^visionpipe_frames_dropped_total\{source="cam",reason="stale"\} 1$/m);
+      expect(body).toMatch(/^visionpipe_source_state\{source="cam",state="backoff"\} 1$/m);
+      expect(body).toMatch(/^visionpipe_source_state\{source="cam",state="live"\} 0$/m);
+      expect(body).toMatch(/^visionpipe_source_state\{source="clip\.mp4",state="live"\} 1$/m);
+      // A second scrape counts only new drops on top.
+      cam.drops['ring-full'] += 2;
+      expect(await (await fetch(metrics.url)).text()).toMatch(/^visionpipe_frames_dropped_total\{source="cam",reason="ring-full"\} 7$/m);
+      expect((await fetch(metrics.url.replace('/metrics', '/'))).status).toBe(404);
+    } finally {
+      await metrics.close();
+    }
+    await expect(fetch(metrics.url)).rejects.toThrow();
+  });
+
+  it('a port in use is a VP_CONFIG_INVALID error naming it', async () => {
+    const first = await MetricsServer.start('127.0.0.1', 0, []);
+    try {
+      const port = Number(new URL(first.url).port);
+      await expect(MetricsServer.start('127.0.0.1', port, [])).rejects.toMatchObject({ code: 'VP_CONFIG_INVALID', message: expect.stringContaining('EADDRINUSE') });
+    } finally {
+      await first.close();
+    }
+  });
+});
