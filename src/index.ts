@@ -17,3 +17,5 @@ export type { RunSummary } from './metrics/run-stats.js';
 export { loadModelDescriptor, listModelNames } from './models/load-descriptor.js';
 export type { ModelDescriptor } from './models/descriptor-schema.js';
 export { toEventJson } from './pipeline/prediction-event.js';
+export { optimizeModel, type OptimizeOptions, type OptimizeReport, type VariantReport } from './models/optimize/optimize-model.js';
+export { convertModel } from './models/convert-model.js';
