@@ -1,13 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { messageOf } from '../errors.js';
 import { kerasToOnnx } from '../models/keras/keras-to-onnx.js';
 import { syntheticResnet50, seededRandom } from '../models/keras/synthetic-resnet.js';
-import { runFrames } from '../models/optimize/evaluate-variant.js';
-import { runFramesOpenCv, withNchwInput } from '../models/optimize/opencv-dnn.js';
+import { latencyOf, onnxVariant, timeAlternating, type TimedVariant } from '../models/optimize/evaluate-variant.js';
+import { openCvVariant, withNchwInput } from '../models/optimize/opencv-dnn.js';
 import { quantizeQdq } from '../models/optimize/quantize-qdq.js';
-import { percentile } from '../metrics/run-stats.js';
 
 interface Timing {
   meanMs: number;
@@ -36,30 +35,28 @@ export async function benchInt8Resnet50(rounds = 4, runsPerRound = 10): Promise<
   const dims = [1, 224, 224, 3];
   const int8 = await quantizeQdq(graph, { calibration: frames, dims, method: 'minmax' });
   const models = { fp32: graph.toBytes(), int8: int8.toBytes(), opencv: withNchwInput(graph).toBytes() };
-  const ms: Record<keyof typeof models, number[]> = { fp32: [], int8: [], opencv: [] };
   const inputs = Array.from({ length: runsPerRound }, (_, i) => frames[i % frames.length]!);
   const dir = mkdtempSync(join(tmpdir(), 'visionpipe-bench-'));
-  let opencvError: string | undefined;
+  const file = (name: keyof typeof models) => join(dir, `resnet50.${name}.onnx`);
   try {
-    for (let r = 0; r < rounds; r++) {
-      for (const name of ['fp32', 'int8'] as const) ms[name].push(...(await runFrames(models[name], inputs, dims)).ms);
-      if (opencvError !== undefined) continue;
-      try {
-        ms.opencv.push(...(await runFramesOpenCv(models.opencv, join(dir, 'resnet50-nchw.onnx'), inputs, [224, 224])).ms);
-      } catch (err) {
-        opencvError = messageOf(err).split('\n')[0]!;
-      }
+    for (const name of ['fp32', 'int8', 'opencv'] as const) writeFileSync(file(name), models[name]);
+    const timed: TimedVariant[] = [onnxVariant('fp32', file('fp32'), dims), onnxVariant('int8', file('int8'), dims)];
+    let opencvError: string | undefined;
+    try {
+      const opencv = openCvVariant('opencv', file('opencv'), [224, 224]);
+      await (await opencv.open()).run(inputs[0]!);
+      timed.push(opencv);
+    } catch (err) {
+      opencvError = messageOf(err).split('\n')[0]!;
     }
+    const ms = await timeAlternating(timed, inputs, { framesPerRound: runsPerRound, minRounds: rounds, maxRounds: rounds });
+    const stats = (name: keyof typeof models): Timing => ({ ...latencyOf(ms.get(name) ?? []), sizeMiB: models[name].byteLength / 2 ** 20 });
+    const fp32 = stats('fp32');
+    const q = stats('int8');
+    return { fp32, int8: q, opencv: opencvError === undefined ? stats('opencv') : { error: opencvError }, speedup: fp32.meanMs / q.meanMs, runs: rounds * runsPerRound };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const stats = (name: keyof typeof models): Timing => {
-    const sorted = [...ms[name]].sort((a, b) => a - b);
-    return { meanMs: sorted.reduce((a, b) => a + b, 0) / sorted.length, p99Ms: percentile(sorted, 99), sizeMiB: models[name].byteLength / 2 ** 20 };
-  };
-  const fp32 = stats('fp32');
-  const q = stats('int8');
-  return { fp32, int8: q, opencv: opencvError === undefined ? stats('opencv') : { error: opencvError }, speedup: fp32.meanMs / q.meanMs, runs: rounds * runsPerRound };
 }
 
 export function formatInt8Bench(r: Int8BenchResult): string {

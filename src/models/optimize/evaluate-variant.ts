@@ -58,9 +58,10 @@ export async function runFrames(model: Uint8Array, frames: Float32Array[], dims:
   }
 }
 
-function timing(ms: number[], sizeBytes: number) {
+/** Mean and p99 of a latency list. */
+export function latencyOf(ms: readonly number[]): { meanMs: number; p99Ms: number } {
   const sorted = [...ms].sort((a, b) => a - b);
-  return { meanMs: ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length), p99Ms: percentile(sorted, 99), sizeBytes };
+  return { meanMs: ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length), p99Ms: percentile(sorted, 99) };
 }
 
 const argmax = (a: Float32Array) => a.reduce((best, v, i) => (v > a[best]! ? i : best), 0);
@@ -89,7 +90,8 @@ export function score(reference: Float32Array[], outputs: Float32Array[], ms: nu
     agreement: agree / Math.max(1, reference.length),
     top1AgreementConfident: confidentAgree / Math.max(1, confident),
     meanAbsProbDiff: diff / Math.max(1, count),
-    ...timing(ms, sizeBytes),
+    ...latencyOf(ms),
+    sizeBytes,
   };
 }
 
@@ -168,25 +170,32 @@ export function scoreDetections(reference: Float32Array[], outputs: Float32Array
       meanAbsScoreDiff: matched === 0 ? 0 : scoreDiffSum / matched,
       sameWithinTolerance: nRef === 0 ? 1 : same / nRef,
     },
-    ...timing(ms, sizeBytes),
+    ...latencyOf(ms),
+    sizeBytes,
   };
 }
 
-/** Something to time: one model on one engine, run on one input at a time. */
-export interface TimedRunner {
-  name: string;
+/** A model opened on an engine, ready to run one input at a time. */
+export interface OpenedRunner {
   run(x: Float32Array): Promise<unknown>;
   close(): Promise<void>;
 }
 
-/** An onnxruntime session (from a file, so callers need not keep model bytes around) as a TimedRunner. */
-export async function onnxRunner(name: string, modelFile: string, dims: number[]): Promise<TimedRunner> {
-  const session = await ort.InferenceSession.create(modelFile, { graphOptimizationLevel: 'all', executionProviders: ['cpu'] });
-  const inputName = session.inputNames[0]!;
+/** Something to time: one model on one engine, opened afresh for each round of timeAlternating. */
+export interface TimedVariant {
+  name: string;
+  open(): Promise<OpenedRunner>;
+}
+
+/** An onnxruntime model file as a TimedVariant (from a file, so callers need not keep model bytes around). */
+export function onnxVariant(name: string, modelFile: string, dims: number[]): TimedVariant {
   return {
     name,
-    run: (x) => session.run({ [inputName]: new ort.Tensor('float32', x, dims) }),
-    close: () => session.release(),
+    async open() {
+      const session = await ort.InferenceSession.create(modelFile, { graphOptimizationLevel: 'all', executionProviders: ['cpu'] });
+      const inputName = session.inputNames[0]!;
+      return { run: (x) => session.run({ [inputName]: new ort.Tensor('float32', x, dims) }), close: () => session.release() };
+    },
   };
 }
 
@@ -200,33 +209,34 @@ export interface AlternatingOptions {
 }
 
 /**
- * Per-run latencies of several variants measured side by side: rounds in which each variant runs the same frames
- * in turn, so all of them see the same machine state (a one-after-the-other loop lets a background burst land on
- * one variant only, which for sub-millisecond models decides which looks fastest). One warm-up run each.
+ * Per-run latencies of several variants measured side by side: rounds in which each variant in turn is opened,
+ * warmed up (2 untimed runs), timed on the same frames and closed, so all of them see the same machine state (a
+ * one-after-the-other loop lets a background burst land on one variant only, which for sub-millisecond models
+ * decides which looks fastest). Only one variant is open at a time: onnxruntime's idle thread pools spin for a
+ * while after each run, and another open session's spinning threads slowed int8 ResNet-50 by ~20 % here.
  */
-export async function timeAlternating(runners: TimedRunner[], frames: Float32Array[], options: AlternatingOptions = {}): Promise<Map<string, number[]>> {
-  const { framesPerRound = 30, minRounds = 3, maxRounds = 50, targetMsPerVariant = 1000 } = options;
+export async function timeAlternating(variants: TimedVariant[], frames: Float32Array[], options: AlternatingOptions = {}): Promise<Map<string, number[]>> {
+  const { framesPerRound = 30, minRounds = 3, maxRounds = 20, targetMsPerVariant = 1000 } = options;
   const inputs = frames.slice(0, Math.max(1, Math.min(framesPerRound, frames.length)));
-  const ms = new Map(runners.map((r) => [r.name, [] as number[]]));
-  const total = new Map(runners.map((r) => [r.name, 0]));
-  for (const r of runners) await r.run(inputs[0]!);
+  const ms = new Map(variants.map((v) => [v.name, [] as number[]]));
+  const total = new Map(variants.map((v) => [v.name, 0]));
   for (let round = 0; round < maxRounds; round++) {
-    for (const r of runners) {
-      for (const x of inputs) {
-        const t = performance.now();
-        await r.run(x);
-        const dt = performance.now() - t;
-        ms.get(r.name)!.push(dt);
-        total.set(r.name, total.get(r.name)! + dt);
+    for (const v of variants) {
+      const runner = await v.open();
+      try {
+        for (let i = 0; i < 2; i++) await runner.run(inputs[i % inputs.length]!);
+        for (const x of inputs) {
+          const t = performance.now();
+          await runner.run(x);
+          const dt = performance.now() - t;
+          ms.get(v.name)!.push(dt);
+          total.set(v.name, total.get(v.name)! + dt);
+        }
+      } finally {
+        await runner.close();
       }
     }
     if (round + 1 >= minRounds && [...total.values()].every((t) => t >= targetMsPerVariant)) break;
   }
   return ms;
-}
-
-/** Mean and p99 of a latency list. */
-export function latencyOf(ms: number[]): { meanMs: number; p99Ms: number } {
-  const { meanMs, p99Ms } = timing(ms, 0);
-  return { meanMs, p99Ms };
 }

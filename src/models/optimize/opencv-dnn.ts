@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { cv } from '../../cv.js';
-import type { TimedRunner } from './evaluate-variant.js';
+import type { TimedVariant } from './evaluate-variant.js';
 import { forwardNet } from '../../inference/opencv-host.js';
 import type { OnnxGraph } from '../onnx/onnx-graph.js';
 import { cloneGraph } from './quantize-qdq.js';
@@ -55,8 +55,13 @@ export async function runFramesOpenCv(model: Uint8Array, file: string, frames: F
   return { outputs, ms };
 }
 
-/** An OpenCV DNN net as a TimedRunner (NHWC float frames). */
-export function openCvRunner(name: string, file: string, hw: [number, number]): TimedRunner {
-  const net = cv.readNetFromONNX(file);
-  return { name, run: (x) => forwardNet(net, x, 'nhwc', hw), close: async () => undefined };
+/** An OpenCV DNN model file as a TimedVariant (NHWC float frames). */
+export function openCvVariant(name: string, file: string, hw: [number, number]): TimedVariant {
+  return {
+    name,
+    open: () => {
+      const net = cv.readNetFromONNX(file);
+      return Promise.resolve({ run: (x: Float32Array) => forwardNet(net, x, 'nhwc', hw), close: () => Promise.resolve() });
+    },
+  };
 }

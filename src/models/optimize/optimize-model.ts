@@ -7,10 +7,10 @@ import { silentLogger, type Logger } from '../../log.js';
 import { inputByteLength, preprocessInto, type PreprocessSpec } from '../../preprocess/preprocess-frame.js';
 import type { OnnxGraph } from '../onnx/onnx-graph.js';
 import { drawSpeedAgreementChart } from './chart.js';
-import { latencyOf, onnxRunner, runFrames, score, scoreDetections, timeAlternating, type AgreementMetric, type TimedRunner, type VariantScore } from './evaluate-variant.js';
+import { latencyOf, onnxVariant, runFrames, score, scoreDetections, timeAlternating, type AgreementMetric, type TimedVariant, type VariantScore } from './evaluate-variant.js';
 import { loadOptimizeSubject, type OptimizeSubject } from './optimize-subject.js';
 import { fp16Weights } from './fp16-weights.js';
-import { openCvRunner, runFramesOpenCv, withNchwInput } from './opencv-dnn.js';
+import { openCvVariant, runFramesOpenCv, withNchwInput } from './opencv-dnn.js';
 import { calibrateAll, computeNodes, quantizeQdq, type QuantizeOptions } from './quantize-qdq.js';
 
 export interface OptimizeOptions {
@@ -97,7 +97,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
   };
 
   // Agreement is measured variant by variant; latency afterwards, all variants side by side (timeAlternating).
-  const runners: Array<() => Promise<TimedRunner>> = [];
+  const timed: TimedVariant[] = [];
   const measure = async (name: string, graph: OnnxGraph | Uint8Array, extra: Partial<VariantReport> = {}) => {
     const bytes = graph instanceof Uint8Array ? graph : graph.toBytes();
     const file = join(options.outDir, `${stem}.${name}.onnx`);
@@ -106,7 +106,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
     const v: VariantReport = { name, file, ...compare(run.outputs, run.ms, bytes.byteLength), ...extra };
     log.info({ variant: name, agreement: v.agreement }, 'variant scored');
     variants.push(v);
-    runners.push(() => onnxRunner(name, file, dims));
+    timed.push(onnxVariant(name, file, dims));
     return v;
   };
 
@@ -120,7 +120,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
       const v: VariantReport = { name: 'opencv-dnn-fp32', file, ...compare(run.outputs, run.ms, nchw.byteLength) };
       log.info({ variant: v.name, agreement: v.agreement }, 'variant scored');
       variants.push(v);
-      runners.push(async () => openCvRunner(v.name, file, [h, w]));
+      timed.push(openCvVariant(v.name, file, [h, w]));
     } catch (err) {
       log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'OpenCV DNN could not run the fp32 model; its row is left out');
     }
@@ -150,17 +150,10 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
     }
   }
 
-  log.info({ variants: runners.length }, 'timing the variants side by side');
-  const opened: TimedRunner[] = [];
-  let latencyRunsPerVariant = 0;
-  try {
-    for (const open of runners) opened.push(await open());
-    const latencies = await timeAlternating(opened, evaluation);
-    for (const v of variants) Object.assign(v, latencyOf(latencies.get(v.name) ?? []));
-    latencyRunsPerVariant = latencies.get('fp32')?.length ?? 0;
-  } finally {
-    await Promise.all(opened.map((r) => r.close()));
-  }
+  log.info({ variants: timed.length }, 'timing the variants side by side');
+  const latencies = await timeAlternating(timed, evaluation);
+  for (const v of variants) Object.assign(v, latencyOf(latencies.get(v.name) ?? []));
+  const latencyRunsPerVariant = latencies.get('fp32')?.length ?? 0;
 
   const picked = pickVariant(variants, budget);
   const fp32Ms = variants[0]!.meanMs;

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { VisionpipeError } from '../../errors.js';
-import type { PreprocessSpec } from '../../preprocess/preprocess-frame.js';
+import { inputDims, preprocessSpecOf, type PreprocessSpec } from '../../preprocess/preprocess-frame.js';
 import { importModel } from '../convert-model.js';
 import type { ModelDescriptor } from '../descriptor-schema.js';
 import { loadModelDescriptor } from '../load-descriptor.js';
@@ -36,7 +36,7 @@ export async function loadOptimizeSubject(model: string, preprocess: Partial<Pre
     const graph = /\.onnx$/i.test(model) ? readOnnxGraph(readFileSync(model), basename(model)) : await importModel(model);
     const { layout, hw } = inputGeometry(graph, model);
     const spec: PreprocessSpec = { ...RAW_DEFAULTS, inputWh: [hw[1], hw[0]], layout, ...preprocess };
-    return { stem: basename(model).replace(MODEL_FILE, ''), graph: onlyFirstOutput(graph), spec, dims: dimsOf(spec), task: 'classification', output: 'probabilities' };
+    return { stem: basename(model).replace(MODEL_FILE, ''), graph: onlyFirstOutput(graph), spec, dims: inputDims(spec), task: 'classification', output: 'probabilities' };
   }
   const descriptorLike = /\.ya?ml$/i.test(model) || !/[/\\.]/.test(model);
   if (!descriptorLike) {
@@ -55,6 +55,9 @@ async function fromDescriptor(d: ModelDescriptor, preprocess: Partial<Preprocess
       hint: 'Give it the Keras .h5 the layers model came from, or a TF.js graph model.',
     });
   }
+  if (d.input.dtype !== 'float32') {
+    throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `visionpipe optimize calibrates float32-input models; "${d.name}" takes ${d.input.dtype}`, { value: d.descriptorPath });
+  }
   let graph = d.format === 'onnx' ? readOnnxGraph(readFileSync(d.modelPath), d.name) : await importModel(d.modelPath, d.output.name);
   if (d.format === 'onnx' && d.output.name !== undefined) {
     const out = graph.outputs.find((o) => o.name === d.output.name);
@@ -62,15 +65,12 @@ async function fromDescriptor(d: ModelDescriptor, preprocess: Partial<Preprocess
     graph.outputs = [out];
   }
   graph = onlyFirstOutput(graph);
-  const spec: PreprocessSpec = { inputWh: d.input.sizeWh, layout: d.input.layout, ...d.preprocess, ...preprocess, dtype: 'float32' };
-  if (d.input.dtype !== 'float32') {
-    throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `visionpipe optimize calibrates float32-input models; "${d.name}" takes ${d.input.dtype}`, { value: d.descriptorPath });
-  }
+  const spec: PreprocessSpec = { ...preprocessSpecOf(d), ...preprocess };
   return {
     stem: d.name,
     graph,
     spec,
-    dims: dimsOf(spec),
+    dims: inputDims(spec),
     task: d.task,
     output: d.task === 'detection' ? 'boxes' : d.output.decoder === 'logits' ? 'logits' : 'probabilities',
   };
@@ -79,11 +79,6 @@ async function fromDescriptor(d: ModelDescriptor, preprocess: Partial<Preprocess
 function onlyFirstOutput(g: OnnxGraph): OnnxGraph {
   g.outputs = g.outputs.slice(0, 1);
   return g;
-}
-
-function dimsOf(spec: PreprocessSpec): number[] {
-  const [w, h] = spec.inputWh;
-  return spec.layout === 'nhwc' ? [1, h, w, 3] : [1, 3, h, w];
 }
 
 /** NHWC [N, H, W, 3] or NCHW [N, 3, H, W] with a fixed size; anything else needs a descriptor. */
