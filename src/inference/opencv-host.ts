@@ -36,16 +36,16 @@ export class OpenCvDnnHost {
       });
     }
     const original = readOnnxGraph(readFileSync(descriptor.modelPath), descriptor.name);
-    const declared = original.inputs[0]?.dims ?? [];
-    const graph = descriptor.input.layout === 'nhwc' ? withNchwInput(original) : original;
-    const [, c] = graph.inputs[0]?.dims ?? [];
-    if (c !== 3) {
-      throw new VisionpipeError('VP_ENGINE_UNAVAILABLE', `OpenCV DNN takes NCHW input; "${descriptor.name}" takes NHWC without a leading transpose to NCHW`, {
-        value: 'opencv',
-        hint: 'Use --engine onnx for this model, or export it with an NCHW input.',
-      });
-    }
+    // The NCHW rewrite is made once per model file and cached; later runs load the cached file.
     const file = await cachedModelFile(descriptor.modelPath, `${descriptor.name}-opencv`, 'opencv-v1', cacheDir, async (partial) => {
+      const graph = descriptor.input.layout === 'nhwc' ? withNchwInput(original) : original;
+      const [, c] = graph.inputs[0]?.dims ?? [];
+      if (c !== 3) {
+        throw new VisionpipeError('VP_ENGINE_UNAVAILABLE', `OpenCV DNN takes NCHW input; "${descriptor.name}" takes NHWC without a leading transpose to NCHW`, {
+          value: 'opencv',
+          hint: 'Use --engine onnx for this model, or export it with an NCHW input.',
+        });
+      }
       writeFileSync(partial, graph.toBytes());
     });
     let net: Net;
@@ -62,7 +62,7 @@ export class OpenCvDnnHost {
       backend: `opencv-dnn ${cv.version.major}.${cv.version.minor}.${cv.version.revision} (cpu)`,
       inputName: original.inputs[0]?.name ?? 'input',
       outputName: original.outputs[0]?.name ?? 'output',
-      inputShape: declared,
+      inputShape: original.inputs[0]?.dims ?? [],
     };
     return new OpenCvDnnHost(net, info, descriptor.input.layout);
   }

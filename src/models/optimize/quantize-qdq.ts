@@ -146,19 +146,24 @@ function uint8Params(lo: number, hi: number): QParams {
 function roundWeights(g: OnnxGraph, node: OnnxNode, bits: number): void {
   const w = g.initializers.get(node.inputs[1]!);
   if (w === undefined || !(w.data instanceof Float32Array)) return;
-  const gemm = node.op === 'Gemm';
-  const channels = gemm ? w.dims[1]! : w.dims[0]!;
-  const perChannel = w.data.length / channels;
-  const indexOf = (c: number, i: number) => (gemm ? i * channels + c : c * perChannel + i);
-  const qmax = 2 ** (bits - 1) - 1;
-  const data = w.data.slice();
-  for (let c = 0; c < channels; c++) {
-    let max = 0;
-    for (let i = 0; i < perChannel; i++) max = Math.max(max, Math.abs(data[indexOf(c, i)]!));
-    const s = max > 0 ? max / qmax : 1;
-    for (let i = 0; i < perChannel; i++) data[indexOf(c, i)] = Math.round(data[indexOf(c, i)]! / s) * s;
-  }
+  const { scales, levels, channelOf } = symmetricPerChannel(w.data, w.dims, node.op === 'Gemm', 2 ** (bits - 1) - 1);
+  const data = Float32Array.from(levels, (l, i) => l * scales[channelOf(i)]!);
   node.inputs = [node.inputs[0]!, g.constant(`${node.inputs[1]!}_${bits}bit`, w.dims, data), ...node.inputs.slice(2)];
+}
+
+/**
+ * Symmetric per-output-channel quantization of a Conv weight [O, I, kh, kw] (channel = axis 0) or a Gemm B
+ * [in, out] (channel = axis 1): each channel's scale maps its largest |w| to ±qmax.
+ */
+function symmetricPerChannel(data: Float32Array, dims: number[], gemm: boolean, qmax: number) {
+  const channels = gemm ? dims[1]! : dims[0]!;
+  const perChannel = data.length / channels;
+  const channelOf = (i: number) => (gemm ? i % channels : Math.floor(i / perChannel));
+  const max = new Float32Array(channels);
+  for (let i = 0; i < data.length; i++) max[channelOf(i)] = Math.max(max[channelOf(i)]!, Math.abs(data[i]!));
+  const scales = Float64Array.from(max, (m) => (m > 0 ? m / qmax : 1));
+  const levels = Int32Array.from(data, (v, i) => Math.max(-qmax, Math.min(qmax, Math.round(v / scales[channelOf(i)]!))));
+  return { channels, scales, levels, channelOf };
 }
 
 /** x → (clip(round(x / s) + z, 0, 2^bits − 1) − z) · s in float ops, over the 8-bit range `p` covers. */
@@ -193,18 +198,10 @@ function quantizeWeights(g: OnnxGraph, node: OnnxNode, inputScale: number | unde
   const w = g.initializers.get(wName);
   if (w === undefined || !(w.data instanceof Float32Array)) return;
   const gemm = node.op === 'Gemm';
-  const channels = gemm ? w.dims[1]! : w.dims[0]!;
-  const indexOf = (c: number, i: number) => (gemm ? i * channels + c : c * (w.data.length / channels) + i);
-  const perChannel = w.data.length / channels;
-  const scales = new Float32Array(channels);
-  const q = new Int8Array(w.data.length);
-  for (let c = 0; c < channels; c++) {
-    let max = 0;
-    for (let i = 0; i < perChannel; i++) max = Math.max(max, Math.abs(w.data[indexOf(c, i)]!));
-    const s = max > 0 ? max / QMAX : 1;
-    scales[c] = s;
-    for (let i = 0; i < perChannel; i++) q[indexOf(c, i)] = Math.max(-QMAX, Math.min(QMAX, Math.round(w.data[indexOf(c, i)]! / s)));
-  }
+  const perChannel = symmetricPerChannel(w.data, w.dims, gemm, QMAX);
+  const { channels, levels } = perChannel;
+  const scales = Float32Array.from(perChannel.scales);
+  const q = Int8Array.from(levels);
   const axis = gemm ? 1 : 0;
   const wq = g.constant(`${wName}_int8`, w.dims, q, DataType.INT8);
   const ws = g.constant(`${wName}_scale`, [channels], scales);
