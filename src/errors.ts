@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   VP_SOURCE_NOT_FOUND: 'Check the path of the video file; it must exist and be readable.',
   VP_SOURCE_UNREADABLE: 'Give a video OpenCV can decode (.mp4, .avi, .mkv …); check the file is not truncated.',
   VP_SOURCE_LOST: 'Check the camera and the URL; raise source.reconnect.maxAttempts, or set it to null to retry forever.',
+  VP_SOURCE_TRUNCATED: 'The file ended before its declared frame count: check it is complete, try source.decoder: ffmpeg, or set source.allowTruncated: true.',
   VP_MODEL_NOT_FOUND: 'Give a descriptor name from models/ (see `visionpipe models`) or a path to a descriptor .yaml.',
   VP_MODEL_INVALID: 'Re-export or re-download the model; check format and engine in its descriptor.',
   VP_MODEL_SHAPE_MISMATCH: "Make the descriptor's input sizeWh / layout match the model's input.",
@@ -19,6 +20,7 @@ export const ERROR_CODES = {
   VP_OUTPUT_UNWRITABLE: 'Choose an output path in a directory that exists and that you can write to.',
   VP_FFMPEG_NOT_FOUND: 'Install ffmpeg (apt-get install ffmpeg) or set FFMPEG_PATH to an ffmpeg binary.',
   VP_FFMPEG_FAILED: 'See the ffmpeg message; check the output path and codec settings.',
+  VP_SINK_FAILED: 'An output failed to finalise; the message names it and what was kept. Check disk space and permissions.',
   VP_PIPELINE_ABORTED: 'The run was stopped before the end; outputs written so far were closed and kept.',
 } as const;
 

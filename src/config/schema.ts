@@ -47,6 +47,23 @@ export const SourceSchema = z
     maxStalenessMs: positiveInt.default(1000),
     /** Live: connected but no frame for this long = stalled. */
     stallTimeoutMs: positiveInt.default(5000),
+    /**
+     * Live: feed at most this many frames per second into the pipeline (the capture process skips the rest and
+     * counts them as `fps-cap`); null = as many as inference takes. Saves CPU on cameras faster than you need.
+     */
+    maxFps: z.number().positive().max(1000).nullable().default(null),
+    /** Live with backpressure `all`: at most this many frames wait; older ones are dropped as `queue-full`. */
+    maxQueuedFrames: positiveInt.max(10_000).default(64),
+    /**
+     * Files: which decoder reads them. opencv: OpenCV's VideoCapture (FFmpeg backend); ffmpeg: the ffmpeg binary,
+     * as raw frames over a pipe (for files OpenCV mis-reads).
+     */
+    decoder: z.enum(['opencv', 'ffmpeg']).default('opencv'),
+    /**
+     * Files: a file that ends before the frame count its container declares is an error (VP_SOURCE_TRUNCATED) unless
+     * this is true; outputs are finalised either way.
+     */
+    allowTruncated: z.boolean().default(false),
     reconnect: ReconnectSchema.prefault({}),
     capture: CaptureSchema.prefault({}),
   })
@@ -57,6 +74,16 @@ export const PipelineSchema = z.strictObject({
   ringSize: z.number().int().min(1).max(16).default(2),
   /** Frames read but not yet written by every sink; bounds memory whatever the slowest stage is. */
   maxInFlight: z.number().int().min(1).max(64).default(4),
+  /**
+   * When the run fails because of its sources. all-sources-failed: a live source that gives up stops alone
+   * (state `failed`) and the run goes on while any source runs; any-source-failed: the first one ends the run.
+   */
+  failWhen: z.enum(['all-sources-failed', 'any-source-failed']).default('all-sources-failed'),
+  /**
+   * A frame whose inference fails is skipped, counted (`inference-error`) and reported as a `frame-error` event;
+   * this many failures in a row fail the run with that error (0 = the first failure does).
+   */
+  maxFailedFramesInARow: nonNegativeInt.max(1000).default(10),
 });
 
 export const PostprocessSchema = z.strictObject({
@@ -90,6 +117,20 @@ export const OutputSchema = z.strictObject({
   preset: z
     .enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow'])
     .default('veryfast'),
+  /**
+   * Live sources: the video and events are written in segments of this many seconds (each finalised and playable
+   * when it closes, named `<name>.<UTC start>.<ext>`); null = one file for the whole run. Files are never segmented.
+   */
+  segmentSeconds: positiveInt.max(86_400).nullable().default(300),
+  /** Deletes the oldest closed segments (of this run's outputs) beyond these bounds; null = keep. */
+  retention: z
+    .strictObject({
+      /** Segments that closed longer ago than this are deleted. */
+      maxAgeSeconds: positiveInt.nullable().default(null),
+      /** Oldest segments are deleted while the segments of one output take more than this. */
+      maxTotalBytes: positiveInt.nullable().default(null),
+    })
+    .prefault({}),
 });
 
 export const ConfigSchema = z.strictObject({

@@ -6,7 +6,7 @@ import type { Prediction } from '../pipeline/frame.js';
 import type { FrameSource } from '../sources/frame-source.js';
 import type { SourceState, SourceStateEvent } from '../sources/source-state.js';
 
-const STATES: readonly SourceState[] = ['connecting', 'live', 'stalled', 'backoff', 'stopped'];
+const STATES: readonly SourceState[] = ['connecting', 'live', 'stalled', 'backoff', 'failed', 'stopped'];
 const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 2, 5];
 
 /**

@@ -79,6 +79,17 @@ export class FrameRing {
     this.free(slot);
   }
 
+  /**
+   * After a failed run: frees a slot whose buffer the worker never gave back (it crashed, or refused the run
+   * before taking the buffer), with a new buffer, so the ring keeps its size. A slot already given back is left.
+   */
+  reclaim(slot: RingSlot): void {
+    if (slot.state === 'filling') this.free(slot);
+    if (slot.state !== 'inference') return;
+    slot.buffer = new ArrayBuffer(this.slotByteLength);
+    this.free(slot);
+  }
+
   /** Slots not free right now. */
   get inUse(): number {
     return this.slots.filter((s) => s.state !== 'free').length;

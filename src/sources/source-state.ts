@@ -1,5 +1,6 @@
 /** Lifecycle of a live source. */
-export type SourceState = 'connecting' | 'live' | 'stalled' | 'backoff' | 'stopped';
+/** `failed`: gave up after `reconnect.maxAttempts` (the other sources go on); `stopped`: closed. */
+export type SourceState = 'connecting' | 'live' | 'stalled' | 'backoff' | 'failed' | 'stopped';
 
 /** Published on the pipeline's event stream (and the events file) whenever a live source changes state. */
 export interface SourceStateEvent {
@@ -16,5 +17,9 @@ export interface SourceStateEvent {
   retryInMs?: number;
 }
 
-/** Why a frame was not run. */
-export type DropReason = 'ring-full' | 'stale' | 'decode-error';
+/**
+ * Why a frame was not run. ring-full: a newer frame replaced it while the pipeline was busy; stale: older than
+ * maxStalenessMs when its turn came; decode-error: the decoder failed on it; fps-cap: skipped by source.maxFps;
+ * queue-full: backpressure `all` on a live source hit maxQueuedFrames; inference-error: the model failed on it.
+ */
+export type DropReason = 'ring-full' | 'stale' | 'decode-error' | 'fps-cap' | 'queue-full' | 'inference-error';

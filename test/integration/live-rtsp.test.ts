@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { filter, firstValueFrom, take, toArray } from 'rxjs';
@@ -8,6 +8,7 @@ import type { SourceStateEvent } from '../../src/sources/source-state.js';
 import { ffprobeFrameCount, runCli } from '../helpers/cli.js';
 import { HAS_RTSP_SERVER, RtspServer, freePort, makeFrames } from '../../src/bench/rtsp-server.js';
 import { HAS_SHARED, VTEST } from '../helpers/shared.js';
+import { readSegmentedJsonl, segmentsOf } from '../helpers/segments.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'visionpipe-live-'));
 const servers: RtspServer[] = [];
@@ -28,14 +29,15 @@ async function serve(port: number, extra: { user?: string; password?: string } =
 }
 
 describe.skipIf(!HAS_RTSP_SERVER && process.env['CI'] !== 'true')('live RTSP source against a real RTSP server on 127.0.0.1', () => {
-  it('visionpipe run rtsp://… writes predictions, state events and a playable MP4', async () => {
+  it('visionpipe run rtsp://… writes predictions, state events and playable MP4 segments', async () => {
     const server = await serve(await freePort());
     const video = join(dir, 'live.mp4');
     const events = join(dir, 'live.jsonl');
     const r = runCli(['run', server.url, '--max-frames', '12', '--output', video, '--events', events, '--quiet']);
     expect(r.stderr).not.toMatch(/visionpipe: error/);
     expect(r.code).toBe(0);
-    const lines = readFileSync(events, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { type: string; state?: string; frameIndex?: number });
+    // Live outputs are segmented by default (output.segmentSeconds): out/live.<UTC start>.jsonl / .mp4.
+    const lines = readSegmentedJsonl<{ type: string; state?: string; frameIndex?: number }>(events);
     const predictions = lines.filter((l) => l.type === 'prediction');
     const states = lines.filter((l) => l.type === 'source-state').map((l) => l.state);
     expect(states.slice(0, 2)).toEqual(['connecting', 'live']);
@@ -45,7 +47,9 @@ describe.skipIf(!HAS_RTSP_SERVER && process.env['CI'] !== 'true')('live RTSP sou
     // Frame indexes only grow (gaps are frames dropped for freshness).
     const idx = predictions.map((p) => p.frameIndex ?? -1);
     expect(idx).toEqual([...idx].sort((a, b) => a - b));
-    expect(ffprobeFrameCount(video)).toBe(predictions.length);
+    const videos = segmentsOf(video);
+    expect(videos.length).toBeGreaterThan(0);
+    expect(videos.reduce((n, v) => n + ffprobeFrameCount(v), 0)).toBe(predictions.length);
     expect(r.stdout).toMatch(/dropped\s+rtsp:\/\/127\.0\.0\.1/);
   });
 
@@ -60,7 +64,7 @@ describe.skipIf(!HAS_RTSP_SERVER && process.env['CI'] !== 'true')('live RTSP sou
         capture: { readTimeoutMs: 2500, openTimeoutMs: 2500 },
       },
       model: 'centernet',
-      output: { video: join(dir, 'reconnect.mp4') },
+      output: { video: join(dir, 'reconnect.mp4'), segmentSeconds: null },
     });
     const states: SourceStateEvent[] = [];
     pipeline.states$.subscribe((s) => states.push(s));
@@ -127,7 +131,7 @@ describe.skipIf(!HAS_RTSP_SERVER && process.env['CI'] !== 'true')('live RTSP sou
     ]);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain('VP_SOURCE_LOST');
-    for (const text of [ok.stdout, ok.stderr, readFileSync(events, 'utf8'), wrong.stdout, wrong.stderr]) {
+    for (const text of [ok.stdout, ok.stderr, JSON.stringify(readSegmentedJsonl(events)), wrong.stdout, wrong.stderr]) {
       expect(text).not.toContain('s3cret-pw');
       expect(text).not.toContain('wrong-pw');
     }

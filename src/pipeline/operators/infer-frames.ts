@@ -1,33 +1,52 @@
-import { mergeMap, type OperatorFunction } from 'rxjs';
-import type { InferenceWorkerHost } from '../../inference/worker-host.js';
+import { filter, mergeMap, pipe, type OperatorFunction } from 'rxjs';
+import type { InferenceHost } from '../../inference/inference-host.js';
 import type { FrameRing } from '../frame-ring.js';
 import type { Inferred, Preprocessed } from './staged-frame.js';
 
-/** The part of the worker host this operator needs (tests pass a fake). Runs complete in the order sent. */
-export type Inferencer = Pick<InferenceWorkerHost, 'run'>;
+/** The part of the inference host this operator needs (tests pass a fake). Runs complete in the order sent. */
+export type Inferencer = Pick<InferenceHost, 'run'>;
+
+/**
+ * Called with a frame whose inference failed. Throwing fails the run; returning skips that frame (the caller
+ * counts it and releases what the frame holds).
+ */
+export type OnInferenceFailed = (staged: Omit<Preprocessed, 'slot'>, err: unknown) => void;
 
 /**
  * Lends each filled slot's buffer to the worker (transfer, zero copies) and gets it back with the output.
  * Up to `ring.slotCount` frames are in the worker's queue at once, so the worker never waits for preprocessing.
+ * A failed run never costs the ring its slot: a buffer the worker could not give back is replaced.
  */
 export function inferFrames(
   inferencer: Inferencer,
   ring: FrameRing,
   dims: number[],
   dtype: 'float32' | 'uint8',
+  onFailed: OnInferenceFailed = (_staged, err) => {
+    throw err;
+  },
 ): OperatorFunction<Preprocessed, Inferred> {
-  return mergeMap(async ({ slot, ...staged }) => {
-    const sentAtMs = performance.now();
-    const result = await inferencer.run(slot.id, ring.lend(slot), dims, dtype, (id, buffer) => ring.giveBack(id, buffer));
-    const roundTripMs = performance.now() - sentAtMs;
-    return {
-      ...staged,
-      output: result.output,
-      timings: {
-        ...staged.timings,
-        queue: staged.timings.queue + Math.max(0, roundTripMs - result.inferMs),
-        infer: result.inferMs,
-      },
-    };
-  }, ring.slotCount);
+  return pipe(
+    mergeMap(async ({ slot, ...staged }): Promise<Inferred | null> => {
+      const sentAtMs = performance.now();
+      try {
+        const result = await inferencer.run(slot.id, ring.lend(slot), dims, dtype, (id, buffer) => ring.giveBack(id, buffer));
+        const roundTripMs = performance.now() - sentAtMs;
+        return {
+          ...staged,
+          output: result.output,
+          timings: {
+            ...staged.timings,
+            queue: staged.timings.queue + Math.max(0, roundTripMs - result.inferMs),
+            infer: result.inferMs,
+          },
+        };
+      } catch (err) {
+        ring.reclaim(slot);
+        onFailed(staged, err);
+        return null;
+      }
+    }, ring.slotCount),
+    filter((x): x is Inferred => x !== null),
+  );
 }

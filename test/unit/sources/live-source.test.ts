@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load-config.js';
 import { cv, type Mat } from '../../../src/cv.js';
 import { backoffDelayMs } from '../../../src/sources/backoff.js';
-import { LiveSource, type Capture } from '../../../src/sources/live-source.js';
+import { inProcessCapture, type CaptureExit, type CaptureProcess } from '../../../src/sources/capture/capture-process.js';
+import type { Capture } from '../../../src/sources/capture/open-video-capture.js';
+import { LiveSource } from '../../../src/sources/live-source.js';
 import { isLiveUri, redactUri } from '../../../src/sources/redact-uri.js';
 import type { SourceStateEvent } from '../../../src/sources/source-state.js';
 
@@ -35,9 +37,12 @@ async function until(condition: () => boolean): Promise<void> {
 describe('LiveSource', () => {
   it('with backpressure latest keeps only the newest unread frame and counts the others as ring-full drops', async () => {
     const capture = new ScriptedCapture(10);
-    const source = new LiveSource({ ...sourceConfig(), backpressure: 'latest' }, () => capture);
+    const states: string[] = [];
+    const source = new LiveSource({ ...sourceConfig(), backpressure: 'latest' }, inProcessCapture(() => capture));
+    source.states$.subscribe((s) => states.push(s.state));
     source.start();
-    await until(() => capture.served === 10);
+    // The stream ends after 10 frames; the capture loop reports its final drop count as it ends.
+    await until(() => states.includes('backoff'));
     const frame = await source.read();
     expect(frame?.mat.atRaw(0, 0)).toEqual([10, 0, 0]);
     expect(source.drops['ring-full']).toBe(9);
@@ -46,9 +51,11 @@ describe('LiveSource', () => {
 
   it('with backpressure all keeps every frame in order', async () => {
     const capture = new ScriptedCapture(5);
-    const source = new LiveSource({ ...sourceConfig(), backpressure: 'all' }, () => capture);
+    const states: string[] = [];
+    const source = new LiveSource({ ...sourceConfig(), backpressure: 'all' }, inProcessCapture(() => capture));
+    source.states$.subscribe((s) => states.push(s.state));
     source.start();
-    await until(() => capture.served === 5);
+    await until(() => states.includes('backoff'));
     const got: number[] = [];
     for (let i = 0; i < 5; i++) got.push(((await source.read())?.mat.atRaw(0, 0) as unknown as number[] | undefined)?.[0] ?? -1);
     expect(got).toEqual([1, 2, 3, 4, 5]);
@@ -61,11 +68,11 @@ describe('LiveSource', () => {
     const states: SourceStateEvent[] = [];
     const source = new LiveSource(
       sourceConfig(),
-      () => {
+      inProcessCapture(() => {
         opens++;
         if (opens === 2 || opens === 3) throw new Error('Connection refused');
         return new ScriptedCapture(2);
-      },
+      }),
       () => 0.5,
     );
     source.states$.subscribe((s) => states.push(s));
@@ -88,20 +95,54 @@ describe('LiveSource', () => {
     expect(states.at(-1)?.state).toBe('stopped');
   });
 
-  it('gives up after maxAttempts with VP_SOURCE_LOST, without leaking the password', async () => {
-    const source = new LiveSource(sourceConfig({ uri: 'rtsp://u:hunter2@cam.local/s', reconnect: { initialDelayMs: 1, maxAttempts: 3 } }), (uri) => {
-      throw new Error(`cannot open ${uri}`);
-    });
-    const err = await source.read().catch((e: unknown) => e as Error & { code: string });
-    expect(err).toMatchObject({ code: 'VP_SOURCE_LOST' });
-    expect(String(err)).not.toContain('hunter2');
+  it('gives up alone after maxAttempts: state failed, read() ends, failure is VP_SOURCE_LOST, no password leaked', async () => {
+    const states: SourceStateEvent[] = [];
+    const source = new LiveSource(
+      sourceConfig({ uri: 'rtsp://u:hunter2@cam.local/s', reconnect: { initialDelayMs: 1, maxAttempts: 3 } }),
+      inProcessCapture((uri) => {
+        throw new Error(`cannot open ${uri}`);
+      }),
+    );
+    source.states$.subscribe((s) => states.push(s));
+    await expect(source.read()).resolves.toBeNull();
+    expect(source.failure).toMatchObject({ code: 'VP_SOURCE_LOST' });
+    expect(states.map((s) => s.state).slice(-2)).toEqual(['failed', 'stopped']);
+    expect(states.find((s) => s.state === 'failed')?.attempt).toBe(3);
+    expect(JSON.stringify(states) + String(source.failure)).not.toContain('hunter2');
     expect(source.info.id).toBe('rtsp://u:***@cam.local/s');
+    await source.close();
+  });
+
+  it('a capture process that crashes is reported with its signal and restarted with backoff', async () => {
+    let spawned = 0;
+    const states: SourceStateEvent[] = [];
+    const crashing = (): CaptureProcess => {
+      spawned++;
+      const exits: Array<(e: CaptureExit) => void> = [];
+      return {
+        pid: undefined,
+        send: (msg) => {
+          if (msg.type === 'open') setImmediate(() => exits.forEach((l) => l({ code: null, signal: 'SIGSEGV', stderrTail: 'Segmentation fault' })));
+        },
+        onMessage: () => undefined,
+        onExit: (l) => exits.push(l),
+        kill: () => undefined,
+      };
+    };
+    const source = new LiveSource(sourceConfig(), crashing, () => 0.5);
+    source.states$.subscribe((s) => states.push(s));
+    source.start();
+    await until(() => spawned >= 3);
+    await source.close();
+    const backoff = states.find((s) => s.state === 'backoff');
+    expect(backoff?.reason).toBe('capture process killed by SIGSEGV (Segmentation fault)');
+    expect(states.filter((s) => s.state === 'backoff').map((s) => s.attempt).slice(0, 2)).toEqual([1, 2]);
   });
 
   it('close() ends a reader that waits for a frame that never comes', async () => {
     let release!: () => void;
     const never = new Promise<void>((r) => (release = r));
-    const source = new LiveSource(sourceConfig(), () => new ScriptedCapture(1, () => never));
+    const source = new LiveSource(sourceConfig(), inProcessCapture(() => new ScriptedCapture(1, () => never)));
     const pending = source.read();
     const closed = source.close();
     await expect(pending).resolves.toBeNull();

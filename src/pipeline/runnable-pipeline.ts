@@ -1,0 +1,178 @@
+import { Subject, defaultIfEmpty, finalize, lastValueFrom, merge, tap, type Observable } from 'rxjs';
+import { ResultAnnotator } from '../annotate/result-annotator.js';
+import type { Config } from '../config/schema.js';
+import type { InferenceHost } from '../inference/inference-host.js';
+import type { Logger } from '../log.js';
+import { FpsMeter } from '../metrics/fps-meter.js';
+import type { MetricsServer } from '../metrics/prometheus.js';
+import { RunStats, type RunSummary } from '../metrics/run-stats.js';
+import type { ModelDescriptor } from '../models/descriptor-schema.js';
+import { createDecoder } from '../postprocess/decode-output.js';
+import { inputByteLength, inputDims, preprocessSpecOf } from '../preprocess/preprocess-frame.js';
+import { openSinks, type SinkOutputs } from '../sinks/open-sinks.js';
+import type { Sink } from '../sinks/sink.js';
+import type { FrameSource } from '../sources/frame-source.js';
+import type { DropReason, SourceStateEvent } from '../sources/source-state.js';
+import { toAsyncIterable } from './async-queue.js';
+import { endOfInputProblem } from './end-of-input.js';
+import { FrameRing } from './frame-ring.js';
+import type { AnnotatedFrame, Frame, Prediction } from './frame.js';
+import { FrameErrorPolicy } from './frame-error-policy.js';
+import { annotateFrames } from './operators/annotate-frames.js';
+import { decodeFrames } from './operators/decode-frames.js';
+import { inferFrames } from './operators/infer-frames.js';
+import { preprocessFrames } from './operators/preprocess-frames.js';
+import { readFrames, type ReadControl } from './operators/read-frames.js';
+import { writeFrames } from './operators/write-frames.js';
+import { Permits } from './permits.js';
+import type { Pipeline } from './create-pipeline.js';
+import { toEventJson } from './prediction-event.js';
+import { finishRun } from './finish-run.js';
+
+export interface RunnableParts {
+  config: Config;
+  descriptor: ModelDescriptor;
+  sources: readonly FrameSource[];
+  host: InferenceHost;
+  metrics: MetricsServer | null;
+  outputs: SinkOutputs;
+  extraSinks: readonly Sink[];
+  log: Logger;
+}
+
+/** The pipeline createPipeline returns: wires the operators, then shuts everything down in order. */
+export class RunnablePipeline implements Pipeline {
+  readonly predictions$ = new Subject<Prediction>();
+  readonly frames$ = new Subject<AnnotatedFrame>();
+  readonly states$: Observable<SourceStateEvent>;
+  readonly events$ = new Subject<Record<string, unknown>>();
+  readonly engine: string;
+  readonly metricsUrl: string | null;
+  readonly config: Config;
+  readonly descriptor: ModelDescriptor;
+  readonly sources: readonly FrameSource[];
+  private readonly control: ReadControl = { stopRequested: false };
+  private started = false;
+  private closed = false;
+
+  constructor(private readonly parts: RunnableParts) {
+    this.config = parts.config;
+    this.descriptor = parts.descriptor;
+    this.sources = parts.sources;
+    this.engine = parts.host.info.backend;
+    this.metricsUrl = parts.metrics?.url ?? null;
+    this.states$ = merge(...parts.sources.flatMap((s) => (s.states$ === undefined ? [] : [s.states$])));
+  }
+
+  stop(): void {
+    this.control.stopRequested = true;
+    // A live source may be waiting for a frame that never comes: closing it ends that wait.
+    for (const s of this.sources) if (s.info.kind === 'live') void s.close();
+  }
+
+  predictions(options: { maxBuffered?: number } = {}): AsyncIterable<Prediction> & { readonly dropped: number } {
+    return toAsyncIterable(this.predictions$, options);
+  }
+
+  async run(): Promise<RunSummary> {
+    if (this.started) throw new Error('Pipeline.run() can be called once');
+    this.started = true;
+    const { config, descriptor, sources, host, metrics, log } = this.parts;
+    const spec = preprocessSpecOf(descriptor);
+    const ring = new FrameRing(config.pipeline.ringSize, inputByteLength(spec));
+    // Live frames must not queue behind the ring: they wait in their source, where a newer frame replaces them.
+    const anyLive = sources.some((s) => s.info.kind === 'live');
+    const permits = new Permits(anyLive ? config.pipeline.ringSize : Math.max(config.pipeline.maxInFlight, config.pipeline.ringSize));
+    const sinks = [...openSinks(config, sources, this.parts.outputs, log), ...this.parts.extraSinks];
+    const stats = new RunStats(performance.now());
+    const annotator = config.annotate.enabled || this.parts.outputs.videoPath !== null ? new ResultAnnotator(config.annotate) : null;
+    const bytesByFrame = new Map<Frame, number>();
+    const sourceOf = new Map(sources.map((s) => [s.info.id, s]));
+    const ended = new Set<FrameSource>();
+    const emitEvent = (event: Record<string, unknown>) => {
+      this.events$.next(event);
+      for (const sink of sinks) sink.writeEvent?.(event);
+    };
+    const stateSub = this.states$.subscribe((event) => {
+      log.info({ source: event.source, state: event.state, attempt: event.attempt, reason: event.reason, retryInMs: event.retryInMs }, `source ${event.state}`);
+      emitEvent({ ...event });
+      metrics?.onState(event);
+    });
+    const drop = (f: Frame, reason: DropReason) => {
+      const source = sourceOf.get(f.sourceId);
+      if (source !== undefined) source.drops[reason]++;
+      bytesByFrame.delete(f);
+      f.mat.release();
+      permits.release();
+    };
+    const budgetOf = new Map(sources.map((s, i) => [s.info.id, s.info.kind === 'live' ? (config.source[i]?.maxStalenessMs ?? null) : null]));
+    const staleness = { maxStalenessMs: (f: Frame) => budgetOf.get(f.sourceId) ?? null, onDrop: drop };
+    const frameErrors = new FrameErrorPolicy(config.pipeline.maxFailedFramesInARow, log, emitEvent);
+    const onSourceEnd = (s: FrameSource) => {
+      ended.add(s);
+      if (s.failure !== undefined && config.pipeline.failWhen === 'any-source-failed') this.stop();
+    };
+    for (const s of sources) s.start?.();
+    const readers = sources.map((s, i) => readFrames(s, permits, config.source[i]?.maxFrames ?? null, this.control, () => onSourceEnd(s)));
+
+    const flow$ = merge(...readers).pipe(
+      preprocessFrames(ring, spec, staleness),
+      tap((p) => bytesByFrame.set(p.frame, p.bytesCopied)),
+      inferFrames(host, ring, inputDims(spec), spec.dtype, ({ frame }, err) => {
+        drop(frame, 'inference-error');
+        frameErrors.failed(frame, err);
+      }),
+      tap(() => frameErrors.succeeded()),
+      decodeFrames(createDecoder(descriptor, config.postprocess)),
+      annotateFrames(annotator, new FpsMeter()),
+      tap((annotated) => {
+        metrics?.onPrediction(annotated.prediction);
+        this.predictions$.next(annotated.prediction);
+        this.events$.next(toEventJson(annotated.prediction));
+      }),
+      writeFrames(sinks),
+      tap(({ frame, prediction, writeMs }) => {
+        stats.add({ ...prediction.timingsMs, write: writeMs }, prediction.latencyMs, bytesByFrame.get(frame) ?? 0);
+        metrics?.onWrite(writeMs);
+        bytesByFrame.delete(frame);
+        this.frames$.next({ frame, prediction });
+        frame.mat.release();
+        permits.release();
+      }),
+      finalize(() => permits.close()),
+      defaultIfEmpty(null),
+    );
+
+    let flowError: unknown;
+    try {
+      await lastValueFrom(flow$);
+    } catch (err) {
+      flowError = err;
+    }
+    return finishRun({
+      flowError,
+      sources,
+      sinks,
+      closeRest: () => this.close(),
+      endOfInput: () => endOfInputProblem(sources, config, ended, emitEvent),
+      unsubscribeStates: () => stateSub.unsubscribe(),
+      subjects: [this.predictions$, this.frames$, this.events$],
+      summarize: (outputs) =>
+        stats.summary(performance.now(), {
+          drops: Object.fromEntries(sources.map((s) => [s.info.id, { ...s.drops }])),
+          ringWaits: ring.waits,
+          stoppedEarly: this.control.stopRequested,
+          outputs,
+          engine: this.engine,
+        }),
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const { sources, host, metrics } = this.parts;
+    await Promise.allSettled(sources.map((s) => s.close()));
+    await Promise.allSettled([host.close(), metrics?.close()]);
+  }
+}
