@@ -53,6 +53,11 @@ export class LiveSource implements FrameSource {
     this.info = { kind: 'live', id: redactUri(config.uri), sizeWh: [0, 0], fps: 0, frameCount: null };
   }
 
+  /** The OS process id of the current capture process (diagnostics and fault tests); undefined between them. */
+  get capturePid(): number | undefined {
+    return this.current?.pid;
+  }
+
   /** Why the source gave up (state `failed`), once it has; undefined while it runs or after a normal close. */
   get failure(): VisionpipeError | undefined {
     return this.lastFailure;
