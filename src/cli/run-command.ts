@@ -1,7 +1,9 @@
+import { constants } from 'node:os';
 import cliProgress from 'cli-progress';
 import { loadConfig, type ConfigOverrides } from '../config/load-config.js';
 import { createLogger } from '../log.js';
 import { createPipeline } from '../pipeline/create-pipeline.js';
+import { killAllChildren } from '../process/children.js';
 import { formatSummary } from './format-summary.js';
 import { reportError } from './report-error.js';
 
@@ -20,9 +22,55 @@ export interface RunFlags {
   verbose?: boolean;
 }
 
+/** What systemd, Docker, a terminal (Ctrl-C) or a closed SSH session send to stop a run. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+type StopSignal = (typeof STOP_SIGNALS)[number];
+
+/** 128 + the signal's number, as shells report a run a signal ended: SIGINT 130, SIGTERM 143, SIGHUP 129. */
+function exitCodeOf(signal: StopSignal): number {
+  return 128 + constants.signals[signal];
+}
+
+/**
+ * Handles stop signals for the duration of a run. The first one calls `onFirst` (a clean stop), or, when that
+ * returns false (nothing to finish yet), quits at once; any further signal quits at once: children killed, exit
+ * code of the first signal. Node's default for these signals would kill visionpipe without running its 'exit'
+ * handlers, leaving outputs unfinished and children orphaned.
+ */
+function handleStopSignals(onFirst: (signal: StopSignal) => boolean): { readonly received: StopSignal | null; dispose(): void } {
+  let received: StopSignal | null = null;
+  const quitNow = (code: number): never => {
+    killAllChildren();
+    return process.exit(code);
+  };
+  const onSignal = (signal: StopSignal): void => {
+    if (received !== null) {
+      process.stderr.write(`visionpipe: ${signal} again: quitting at once (outputs not yet finalised stay as .partial)\n`);
+      return quitNow(exitCodeOf(received));
+    }
+    received = signal;
+    if (!onFirst(signal)) quitNow(exitCodeOf(signal));
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  return {
+    get received() {
+      return received;
+    },
+    dispose: () => {
+      for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
+    },
+  };
+}
+
 /** `visionpipe run <source>`; returns the exit code. */
 export async function runCommand(sources: string[], flags: RunFlags): Promise<number> {
   const verbose = flags.verbose === true;
+  let onStop = (signal: StopSignal): boolean => {
+    // Still loading: nothing written yet, nothing to finish.
+    process.stderr.write(`visionpipe: ${signal} before the run started: quitting\n`);
+    return false;
+  };
+  const signals = handleStopSignals((signal) => onStop(signal));
   try {
     const overrides = {
       model: flags.model,
@@ -34,28 +82,26 @@ export async function runCommand(sources: string[], flags: RunFlags): Promise<nu
     } as ConfigOverrides;
     const config = loadConfig({ file: flags.config, overrides, sourceUris: sources, maxFrames: flags.maxFrames });
     const log = createLogger(config.log.level, flags.jsonLogs === true ? { json: true } : {});
-    const pipeline = await createPipeline(config, { logger: log });
+    const running = await createPipeline(config, { logger: log });
 
-    let interrupted = 0;
-    const onSigint = () => {
-      interrupted++;
-      if (interrupted > 1) process.exit(130);
-      log.warn('interrupted: finishing frames in flight and closing outputs (Ctrl-C again to quit at once)');
-      pipeline.stop();
-    };
-    process.on('SIGINT', onSigint);
-
-    const [first] = pipeline.sources;
-    const total = pipeline.sources.length === 1 ? (config.source[0]?.maxFrames ?? first?.info.frameCount ?? null) : null;
+    const [first] = running.sources;
+    const total = running.sources.length === 1 ? (config.source[0]?.maxFrames ?? first?.info.frameCount ?? null) : null;
     const showBar = flags.quiet !== true && process.stderr.isTTY && total !== null;
     const bar = new cliProgress.SingleBar(
       { format: ' {bar} {value}/{total} frames | {fps} fps | ETA {eta_formatted}', stream: process.stderr, hideCursor: true },
       cliProgress.Presets.shades_classic,
     );
+    onStop = (signal) => {
+      if (showBar) bar.stop(); // so the warning is not drawn over
+      const again = signal === 'SIGINT' ? 'Ctrl-C' : signal;
+      log.warn(`${signal}: finishing frames in flight and closing outputs (${again} again to quit at once)`);
+      running.stop();
+      return true;
+    };
     if (showBar) bar.start(total ?? 0, 0, { fps: '0.0' });
     const startMs = performance.now();
     let done = 0;
-    pipeline.predictions$.subscribe({
+    running.predictions$.subscribe({
       next: () => {
         done++;
         const fps = (done * 1000) / Math.max(1, performance.now() - startMs);
@@ -64,15 +110,17 @@ export async function runCommand(sources: string[], flags: RunFlags): Promise<nu
       error: () => undefined,
     });
     try {
-      const summary = await pipeline.run();
+      const summary = await running.run();
       if (showBar) bar.stop();
       process.stdout.write(`${formatSummary(summary)}\n`);
-      return summary.stoppedEarly ? 130 : 0;
+      return signals.received === null ? 0 : exitCodeOf(signals.received);
     } finally {
       if (showBar) bar.stop();
-      process.off('SIGINT', onSigint);
     }
   } catch (err) {
+    // After a signal too: the error (it names what was kept) is the more useful report, and the code stays non-zero.
     return reportError(err, verbose);
+  } finally {
+    signals.dispose();
   }
 }

@@ -1,9 +1,10 @@
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { renameSync } from 'node:fs';
-import { PassThrough } from 'node:stream';
-import ffmpeg from 'fluent-ffmpeg';
+import type { Writable } from 'node:stream';
 import { VisionpipeError } from '../errors.js';
 import type { AnnotatedFrame } from '../pipeline/frame.js';
+import { OutputTail, describeExit, formatCommand, spawnChild } from '../process/children.js';
 import { partialPathOf } from './output-path.js';
 import type { Sink } from './sink.js';
 
@@ -16,47 +17,60 @@ export interface VideoFileSinkOptions {
   preset: string;
 }
 
+/** Raw frames the sink lets wait in the pipe to ffmpeg before `write` waits: the encoder works while we annotate. */
+const SLACK_FRAMES = 2;
+
 /**
  * Annotated frames → H.264 MP4 through ffmpeg. Raw BGR frames are piped to ffmpeg's stdin; `write` waits for
- * 'drain' when the pipe is full, so a slow encoder slows the pipeline instead of growing a buffer.
+ * 'drain' once more than two frames are queued, so a slow encoder slows the pipeline instead of growing a buffer.
+ *
+ * ffmpeg is spawned directly (not through fluent-ffmpeg) in a process group of its own, so a terminal's Ctrl-C
+ * never reaches it: visionpipe ends its stdin, which is what makes ffmpeg write the MP4 index (moov) and exit.
  */
 export class VideoFileSink implements Sink {
   readonly name = 'video';
-  private readonly input: PassThrough;
-  private readonly done: Promise<void>;
+  private readonly child: ChildProcess;
+  private readonly stdin: Writable;
   private readonly partial: string;
-  private stderrTail: string[] = [];
-  private failure: Error | undefined;
+  private readonly command: string;
+  private readonly stderr: OutputTail;
+  private readonly frameBytes: number;
+  /** Settles (never rejects) once ffmpeg has exited and its stderr is read; `failure` is set by then if it failed. */
+  private readonly exited: Promise<void>;
+  private failure: VisionpipeError | undefined;
+  private stdinError: Error | undefined;
+  private inputEnded = false;
   private frames = 0;
 
   constructor(private readonly options: VideoFileSinkOptions) {
     const [w, h] = options.sizeWh;
     this.partial = partialPathOf(options.path);
-    this.input = new PassThrough({ highWaterMark: w * h * 3 * 2 });
-    const command = ffmpeg(this.input)
-      .setFfmpegPath(options.ffmpegPath)
-      .inputFormat('rawvideo')
-      .inputOptions(['-pix_fmt', 'bgr24', '-video_size', `${w}x${h}`, '-framerate', String(options.fps)])
-      .videoCodec('libx264')
-      .outputOptions(['-pix_fmt', 'yuv420p', '-preset', options.preset, '-crf', String(options.crf), '-movflags', '+faststart'])
-      .format('mp4')
-      .output(this.partial);
-    this.done = new Promise<void>((resolve, reject) => {
-      command.on('stderr', (line: string) => {
-        this.stderrTail.push(line);
-        if (this.stderrTail.length > 12) this.stderrTail.shift();
+    this.frameBytes = w * h * 3;
+    const args = [
+      ...['-hide_banner', '-nostats', '-loglevel', 'warning'],
+      ...['-f', 'rawvideo', '-pix_fmt', 'bgr24', '-video_size', `${w}x${h}`, '-framerate', String(options.fps), '-i', 'pipe:0'],
+      ...['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-preset', options.preset, '-crf', String(options.crf)],
+      ...['-movflags', '+faststart', '-f', 'mp4', '-y', this.partial],
+    ];
+    this.command = formatCommand(options.ffmpegPath, args);
+    this.child = spawnChild(options.ffmpegPath, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.stdin = this.child.stdin as Writable;
+    this.stderr = new OutputTail(this.child.stderr);
+    // EPIPE when ffmpeg dies with frames still queued: the exit status is the error to report, this is only its echo.
+    this.stdin.on('error', (err) => (this.stdinError ??= err));
+    this.exited = new Promise<void>((settle) => {
+      // 'close' (not 'exit') comes after stderr has ended, so the message has ffmpeg's last words.
+      this.child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+        // Even exit code 0 is a failure before the end of the input: frames would be missing.
+        if (code !== 0 || !this.inputEnded) this.fail(`ffmpeg ended with ${describeExit(code, signal)}${this.inputEnded ? '' : ' before the end of its input'}`);
+        settle();
       });
-      command.on('end', () => resolve());
-      command.on('error', (err: Error) => {
-        this.failure = new VisionpipeError('VP_FFMPEG_FAILED', `ffmpeg failed writing ${options.path}: ${err.message}`, {
-          hint: `Command: ${options.ffmpegPath} … ${this.partial}. Last stderr lines:\n    ${this.stderrTail.join('\n    ')}`,
-          cause: err,
-        });
-        reject(this.failure);
+      // Spawning failed (no such file, not executable). Node follows with 'close'; settling here too is harmless.
+      this.child.once('error', (err) => {
+        this.fail(`ffmpeg could not be started (${err.message})`, err);
+        if (this.child.pid === undefined) settle();
       });
     });
-    this.done.catch(() => undefined);
-    command.run();
   }
 
   get sizeWh(): readonly [number, number] {
@@ -73,20 +87,50 @@ export class VideoFileSink implements Sink {
       });
     }
     this.frames++;
-    if (!this.input.write(mat.getData())) await Promise.race([once(this.input, 'drain'), this.done]);
+    const flowing = this.pipeBroken() ? false : this.stdin.write(mat.getData());
+    if (!flowing && this.stdin.writableLength > SLACK_FRAMES * this.frameBytes) {
+      // 'drain' never comes if ffmpeg died: its exit ends the wait too.
+      const stopWaiting = new AbortController();
+      try {
+        await Promise.race([once(this.stdin, 'drain', { signal: stopWaiting.signal }).catch(() => undefined), this.exited]);
+      } finally {
+        stopWaiting.abort();
+      }
+    }
+    // A broken pipe (EPIPE) means ffmpeg is going: its exit status, not the EPIPE, is the error to report.
+    if (this.pipeBroken()) await this.exited;
+    if (this.failure !== undefined) throw this.failure;
   }
 
+  /** Ends ffmpeg's input (it then writes the MP4 index and exits) and renames the file to its final name. */
   async close(): Promise<string> {
-    this.input.end();
-    await this.done;
+    this.endInput();
+    await this.exited;
+    if (this.failure !== undefined) throw this.failure;
     renameSync(this.partial, this.options.path);
     return this.options.path;
   }
 
   async abort(): Promise<string | null> {
     // Ending stdin lets ffmpeg write the moov atom: what was encoded stays a playable MP4.
-    this.input.end();
-    await this.done.catch(() => undefined);
+    this.endInput();
+    await this.exited;
     return this.frames > 0 ? this.partial : null;
+  }
+
+  private pipeBroken(): boolean {
+    return this.stdinError !== undefined || this.stdin.destroyed;
+  }
+
+  private endInput(): void {
+    this.inputEnded = true;
+    if (!this.stdin.writableEnded && !this.stdin.destroyed) this.stdin.end();
+  }
+
+  private fail(what: string, cause?: unknown): void {
+    this.failure ??= new VisionpipeError('VP_FFMPEG_FAILED', `${what} while writing ${this.options.path}`, {
+      hint: `Command: ${this.command}\n    Last stderr lines:\n      ${this.stderr.lines().join('\n      ') || '(none)'}`,
+      cause: cause ?? this.stdinError,
+    });
   }
 }
