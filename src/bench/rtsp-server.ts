@@ -43,12 +43,18 @@ export class RtspServer {
   private constructor(
     private readonly child: ChildProcess,
     readonly url: string,
+    /** The port it listens on, on 127.0.0.1 (a restarted camera starts again on the same one). */
+    readonly port: number,
   ) {}
 
   static async start(options: { port: number; framesDir: string; fps?: number; user?: string; password?: string }): Promise<RtspServer> {
     const args = [SCRIPT, '--port', String(options.port), '--frames', options.framesDir, '--fps', String(options.fps ?? 25)];
     if (options.user !== undefined) args.push('--user', options.user, '--password', options.password ?? '');
     const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // stderr must be drained: GStreamer warns there on every client that vanishes, and over a long run an unread
+    // pipe fills up and blocks the server, which would then look like a frozen camera. Only the tail is kept.
+    let errTail = '';
+    child.stderr?.on('data', (d: Buffer) => (errTail = (errTail + d.toString()).slice(-2000)));
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
       child.stdout?.on('data', (d: Buffer) => {
@@ -56,14 +62,20 @@ export class RtspServer {
         const m = /READY (\S+)/.exec(out);
         if (m?.[1] !== undefined) resolve(m[1]);
       });
-      child.once('exit', (code) => reject(new Error(`RTSP server exited (${code}): ${out}`)));
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`RTSP server exited (${code}): ${out}${errTail}`)));
     });
-    return new RtspServer(child, url);
+    return new RtspServer(child, url, options.port);
   }
 
   /** Freezes the server: connections stay open, no frames flow (a stalled camera). */
   pause(): void {
     this.child.kill('SIGSTOP');
+  }
+
+  /** Unfreezes a paused server: the camera comes back on the connections it had (or on new ones). */
+  resume(): void {
+    this.child.kill('SIGCONT');
   }
 
   /** Kills the server outright (a camera that vanished). */

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { benchCameraFaults, formatCameraFaults } from '../bench/camera-faults-bench.js';
 import { benchFilePipeline, formatBench, type BenchCase } from '../bench/file-pipeline-bench.js';
 import { benchInt8Resnet50, formatInt8Bench } from '../bench/int8-bench.js';
 import { benchLiveOverload, formatLiveOverload } from '../bench/live-overload-bench.js';
@@ -10,7 +11,7 @@ import { reportError } from './report-error.js';
  * `visionpipe bench`: side-by-side measurements in one run. Uses ../shared's clips when present, else
  * samples/vtest.avi (from `bash scripts/setup.sh --samples`).
  */
-export async function benchCommand(flags: { clip?: string; maxFrames?: number; only?: string; liveSeconds?: number }): Promise<number> {
+export async function benchCommand(flags: { clip?: string; maxFrames?: number; only?: string; liveSeconds?: number; faultSeconds?: number }): Promise<number> {
   try {
     const shared = resolve('..', 'shared', 'samples', 'vtest.avi');
     const clip = flags.clip ?? (existsSync(shared) ? shared : resolve('samples', 'vtest.avi'));
@@ -58,6 +59,18 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
         process.stdout.write(`${formatLiveOverload(r)}\n`);
       } catch (err) {
         process.stdout.write(`### live overload: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
+      }
+    }
+    if (flags.only === undefined || flags.only === 'faults') {
+      process.stderr.write('bench: camera faults …\n');
+      try {
+        const faultS = flags.faultSeconds ?? 180;
+        // The baseline follows the fault phase's length (60 s for the default 180 s), so a short dry run stays short.
+        const aloneS = Math.min(60, faultS / 2);
+        const r = await benchCameraFaults({ clip: existsSync(clip) ? clip : undefined, faultS, aloneS, sourceFps: 10, model: 'mlperf-tiny-resnet', engine: 'onnx' });
+        process.stdout.write(`${formatCameraFaults(r)}\n`);
+      } catch (err) {
+        process.stdout.write(`### camera faults: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
       }
     }
     return 0;
