@@ -4,6 +4,7 @@ import { loadConfig, type ConfigOverrides } from '../config/load-config.js';
 import { createLogger } from '../log.js';
 import { createPipeline } from '../pipeline/create-pipeline.js';
 import { killAllChildren } from '../process/children.js';
+import type { RunSummary } from '../metrics/run-stats.js';
 import { formatSummary } from './format-summary.js';
 import { reportError } from './report-error.js';
 
@@ -114,6 +115,13 @@ export async function runCommand(sources: string[], flags: RunFlags): Promise<nu
       if (showBar) bar.stop();
       process.stdout.write(`${formatSummary(summary)}\n`);
       return signals.received === null ? 0 : exitCodeOf(signals.received);
+    } catch (err) {
+      // A run that got going and then failed (a file cut short, every camera gone, an output that failed to close)
+      // still has its numbers: print them before the error.
+      const summary = (err as { summary?: RunSummary } | null)?.summary;
+      if (showBar) bar.stop();
+      if (summary !== undefined) process.stdout.write(`${formatSummary(summary)}\n`);
+      throw err;
     } finally {
       if (showBar) bar.stop();
     }
