@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { VisionpipeError, type ErrorCode, ERROR_CODES } from '../errors.js';
+import { VisionpipeError, type ErrorCode, ERROR_CODES, messageOf } from '../errors.js';
 import type { ModelDescriptor } from '../models/descriptor-schema.js';
 import type { EngineInfo } from './engine.js';
 import type { FromWorker, SerializedError, ToWorker, WorkerInit } from './worker-protocol.js';
@@ -18,6 +18,9 @@ export interface WorkerRunResult {
 }
 
 interface Pending {
+  slotId: number;
+  /** Of the buffer sent: a replacement of this size is given back when the worker cannot return the original. */
+  byteLength: number;
   resolve: (r: WorkerRunResult) => void;
   reject: (e: Error) => void;
   giveBack: (slotId: number, buffer: ArrayBuffer) => void;
@@ -69,7 +72,10 @@ export class InferenceWorkerHost {
 
   /**
    * Sends one input. `buffer` is transferred: it is detached here until the result (or error) brings it back,
-   * at which point `giveBack` is called with it — before the promise settles.
+   * at which point `giveBack` is called with it — before the promise settles, on every path: a run the worker
+   * could not return the buffer of (or that a worker crash lost) gives back a fresh zeroed buffer of the same size,
+   * so the ring never loses a slot. A failed run rejects with its VP_ error (VP_INFERENCE_FAILED for the engine's
+   * own failures) and does not affect later runs.
    */
   run(
     slotId: number,
@@ -82,9 +88,16 @@ export class InferenceWorkerHost {
     if (this.closed) return Promise.reject(inferenceError('The inference worker is closed'));
     const seq = this.seq++;
     const msg: ToWorker = { type: 'run', seq, slotId, buffer, dims, dtype };
+    const byteLength = buffer.byteLength;
     return new Promise<WorkerRunResult>((resolve, reject) => {
-      this.pending.set(seq, { resolve, reject, giveBack });
-      this.worker.postMessage(msg, [buffer]);
+      this.pending.set(seq, { slotId, byteLength, resolve, reject, giveBack });
+      try {
+        this.worker.postMessage(msg, [buffer]);
+      } catch (err) {
+        // Not sent (e.g. the buffer was already detached): nothing will answer it, and the caller keeps the buffer.
+        this.pending.delete(seq);
+        reject(inferenceError(`Could not send input ${seq} to the inference worker: ${messageOf(err)}`));
+      }
     });
   }
 
@@ -117,7 +130,7 @@ export class InferenceWorkerHost {
     const p = this.pending.get(msg.seq);
     if (p === undefined) return;
     this.pending.delete(msg.seq);
-    p.giveBack(msg.slotId, msg.buffer);
+    if (!giveBackOrReject(p, msg.buffer ?? new ArrayBuffer(p.byteLength))) return;
     if (msg.type === 'result') {
       p.resolve({ slotId: msg.slotId, buffer: msg.buffer, output: msg.output, outputDims: msg.outputDims, inferMs: msg.inferMs });
     } else p.reject(deserialize(msg.error));
@@ -125,8 +138,10 @@ export class InferenceWorkerHost {
 
   private failAll(err: Error): void {
     this.failure ??= err;
-    for (const p of this.pending.values()) p.reject(err);
+    const lost = [...this.pending.values()];
     this.pending.clear();
+    // The buffers died with the thread: give back replacements so whoever waits for a free slot is not stranded.
+    for (const p of lost) if (giveBackOrReject(p, new ArrayBuffer(p.byteLength))) p.reject(err);
   }
 }
 
@@ -141,6 +156,17 @@ function spawnWorker(init: WorkerInit): Worker {
   const entry = new URL('./worker.ts', import.meta.url).href;
   const bootstrap = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
   return new Worker(bootstrap, { eval: true, workerData: init });
+}
+
+/** Hands the buffer back; if the owner refuses it (its own assertion failed), the run fails with that. */
+function giveBackOrReject(p: Pending, buffer: ArrayBuffer): boolean {
+  try {
+    p.giveBack(p.slotId, buffer);
+    return true;
+  } catch (err) {
+    p.reject(err instanceof Error ? err : new Error(String(err)));
+    return false;
+  }
 }
 
 function inferenceError(what: string): VisionpipeError {

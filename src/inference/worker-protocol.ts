@@ -13,17 +13,18 @@ export interface SerializedError {
   message: string;
 }
 
-export type ToWorker =
-  | {
-      type: 'run';
-      seq: number;
-      slotId: number;
-      /** The ring slot's buffer, transferred (detached on the main thread until it comes back). */
-      buffer: ArrayBuffer;
-      dims: number[];
-      dtype: 'float32' | 'uint8';
-    }
-  | { type: 'dispose' };
+/** One inference request. */
+export interface RunRequest {
+  type: 'run';
+  seq: number;
+  slotId: number;
+  /** The ring slot's buffer, transferred (detached on the main thread until it comes back). */
+  buffer: ArrayBuffer;
+  dims: number[];
+  dtype: 'float32' | 'uint8';
+}
+
+export type ToWorker = RunRequest | { type: 'dispose' };
 
 export type FromWorker =
   | { type: 'ready'; info: EngineInfo }
@@ -38,5 +39,12 @@ export type FromWorker =
       outputDims: number[];
       inferMs: number;
     }
-  | { type: 'run-error'; seq: number; slotId: number; buffer: ArrayBuffer; error: SerializedError }
+  | {
+      type: 'run-error';
+      seq: number;
+      slotId: number;
+      /** The input buffer, transferred back; absent only when it could not be (the host then replaces it). */
+      buffer?: ArrayBuffer;
+      error: SerializedError;
+    }
   | { type: 'disposed' };

@@ -1,12 +1,16 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { messageOf } from '../errors.js';
+import { ERROR_CODES, VisionpipeError, messageOf } from '../errors.js';
 import type { InferenceEngine } from './engine.js';
-import type { FromWorker, SerializedError, ToWorker, WorkerInit } from './worker-protocol.js';
+import type { FromWorker, RunRequest, SerializedError, ToWorker, WorkerInit } from './worker-protocol.js';
 
 /**
  * The inference worker thread. It owns the engine; it never loads OpenCV (the addon supports one thread per
  * process and the main thread has it). Runs are executed one at a time in arrival order, and each input buffer
  * is transferred back to the main thread as soon as its run is done.
+ *
+ * A run that fails (a malformed request, or the engine throwing) fails alone: it is answered with `run-error`
+ * (VP_INFERENCE_FAILED, the engine's message and the input's dims) and its buffer, and the next run proceeds as
+ * if nothing happened. Nothing in the message path can reject the run queue.
  */
 const port = parentPort;
 if (port === null) throw new Error('worker.ts must run as a worker thread');
@@ -17,7 +21,7 @@ function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
 }
 
 function serialize(err: unknown): SerializedError {
-  const code = (err as { code?: unknown }).code;
+  const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? { code, message: messageOf(err) } : { message: messageOf(err) };
 }
 
@@ -27,19 +31,42 @@ async function createEngine(): Promise<InferenceEngine> {
 }
 
 let engine: InferenceEngine | undefined;
-let queue: Promise<void> = Promise.resolve();
 
-async function handle(msg: ToWorker): Promise<void> {
-  if (msg.type === 'dispose') {
-    await engine?.dispose();
-    post({ type: 'disposed' });
-    return;
+/** The input as a typed array over the transferred buffer, after checking the request can describe one. */
+function inputOf(msg: RunRequest): Float32Array | Uint8Array {
+  const bytesPerElement = msg.dtype === 'uint8' ? 1 : msg.dtype === 'float32' ? 4 : 0;
+  const dimsValid = Array.isArray(msg.dims) && msg.dims.length > 0 && msg.dims.every((d) => Number.isSafeInteger(d) && d > 0);
+  const elements = dimsValid ? msg.dims.reduce((a, b) => a * b, 1) : NaN;
+  const byteLength = msg.buffer instanceof ArrayBuffer ? msg.buffer.byteLength : NaN;
+  if (bytesPerElement === 0 || !dimsValid || !(elements * bytesPerElement <= byteLength)) {
+    throw new VisionpipeError('VP_INFERENCE_FAILED', `Input ${msg.seq} cannot be a model input`, {
+      value: describeInput(msg),
+      expected: 'positive integer dims, dtype float32 or uint8, and a buffer holding dims × element size bytes',
+      hint: 'This is a bug in visionpipe (preprocessing and the ring disagree on the input size): please report it.',
+    });
   }
-  const length = msg.dims.reduce((a, b) => a * b, 1);
-  const data = msg.dtype === 'uint8' ? new Uint8Array(msg.buffer, 0, length) : new Float32Array(msg.buffer, 0, length);
-  const startMs = performance.now();
+  return msg.dtype === 'uint8' ? new Uint8Array(msg.buffer, 0, elements) : new Float32Array(msg.buffer, 0, elements);
+}
+
+function describeInput(msg: RunRequest): string {
+  const bytes = msg.buffer instanceof ArrayBuffer ? `${msg.buffer.byteLength}-byte buffer` : 'no buffer';
+  return `dims ${JSON.stringify(msg.dims)} ${String(msg.dtype)} in a ${bytes}`;
+}
+
+/** The engine's error as a VP error naming the input, unless it already carries a VP code of its own. */
+function runFailure(msg: RunRequest, err: unknown): SerializedError {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code in ERROR_CODES) return serialize(err);
+  return serialize(
+    new VisionpipeError('VP_INFERENCE_FAILED', `The engine failed on input ${msg.seq} (${describeInput(msg)}): ${messageOf(err)}`),
+  );
+}
+
+async function run(msg: RunRequest): Promise<void> {
   try {
-    if (engine === undefined) throw new Error('engine not loaded');
+    const data = inputOf(msg);
+    if (engine === undefined) throw new Error('the engine is not loaded');
+    const startMs = performance.now();
     const out = await engine.run({ data, dims: msg.dims });
     // Transfer only a buffer the output owns whole; anything else is copied first.
     const whole = out.data instanceof Float32Array && out.data.byteOffset === 0 && out.data.byteLength === out.data.buffer.byteLength;
@@ -50,18 +77,52 @@ async function handle(msg: ToWorker): Promise<void> {
       [msg.buffer, output.buffer as ArrayBuffer],
     );
   } catch (err) {
-    post({ type: 'run-error', seq: msg.seq, slotId: msg.slotId, buffer: msg.buffer, error: serialize(err) }, [msg.buffer]);
+    answerFailure(msg, runFailure(msg, err));
   }
 }
 
-port.on('message', (msg: ToWorker) => {
-  queue = queue.then(() => handle(msg));
-});
-
-try {
-  engine = await createEngine();
-  const info = await engine.load(init.descriptor);
-  post({ type: 'ready', info });
-} catch (err) {
-  post({ type: 'fatal', error: serialize(err) });
+/** Sends run-error with the buffer back; if it cannot be transferred, without it (the host then replaces the slot). */
+function answerFailure(msg: RunRequest, error: SerializedError): void {
+  try {
+    post({ type: 'run-error', seq: msg.seq, slotId: msg.slotId, buffer: msg.buffer, error }, [msg.buffer]);
+    return;
+  } catch {
+    // Not a transferable ArrayBuffer (detached, or not one at all): answer without it.
+  }
+  try {
+    post({ type: 'run-error', seq: msg.seq, slotId: msg.slotId, error });
+  } catch (err) {
+    console.error(`visionpipe inference worker: cannot answer run ${msg.seq}: ${messageOf(err)}`);
+  }
 }
+
+async function dispose(): Promise<void> {
+  try {
+    await engine?.dispose();
+  } catch (err) {
+    // The host is shutting the thread down either way; say why the engine did not release cleanly.
+    console.error(`visionpipe inference worker: engine dispose failed: ${messageOf(err)}`);
+  }
+  engine = undefined;
+  post({ type: 'disposed' });
+}
+
+async function load(): Promise<void> {
+  try {
+    engine = await createEngine();
+    const info = await engine.load(init.descriptor);
+    post({ type: 'ready', info });
+  } catch (err) {
+    post({ type: 'fatal', error: serialize(err) });
+  }
+}
+
+// Loading is the first link of the queue, so a request that arrives early waits for the engine.
+let queue: Promise<void> = load();
+
+port.on('message', (msg: ToWorker) => {
+  queue = queue
+    .then(() => (msg.type === 'dispose' ? dispose() : run(msg)))
+    // run() and dispose() answer their own failures; this only keeps a bug from breaking every later run.
+    .catch((err: unknown) => console.error(`visionpipe inference worker: ${messageOf(err)}`));
+});

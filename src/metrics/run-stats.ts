@@ -1,4 +1,5 @@
 import type { StageTimingsMs } from '../pipeline/frame.js';
+import { Histogram, type PercentileSummary } from './histogram.js';
 
 export const STAGES = ['read', 'preprocess', 'queue', 'infer', 'postprocess', 'annotate', 'write'] as const satisfies ReadonlyArray<keyof StageTimingsMs>;
 
@@ -24,11 +25,16 @@ export interface RunSummary {
   engine: string;
 }
 
-/** Accumulates per-frame timings into a RunSummary. */
+/**
+ * Accumulates per-frame timings into a RunSummary, in constant memory: latencies go into fixed-size histograms
+ * (percentiles within 1 %, see Histogram), stage times into sums.
+ */
 export class RunStats {
   frames = 0;
   private readonly sums: StageTimingsMs = { read: 0, preprocess: 0, queue: 0, infer: 0, postprocess: 0, annotate: 0, write: 0 };
-  private readonly latencies: number[] = [];
+  private readonly latencyMs = new Histogram();
+  /** Latencies since the last latencyWindow() call. */
+  private readonly windowLatencyMs = new Histogram();
   private bytesCopied = 0;
 
   constructor(private readonly startMs: number) {}
@@ -36,7 +42,8 @@ export class RunStats {
   add(timings: StageTimingsMs, latencyMs: number, bytesCopied: number): void {
     this.frames++;
     for (const stage of STAGES) this.sums[stage] += timings[stage];
-    this.latencies.push(latencyMs);
+    this.latencyMs.record(latencyMs);
+    this.windowLatencyMs.record(latencyMs);
     this.bytesCopied += bytesCopied;
   }
 
@@ -44,20 +51,34 @@ export class RunStats {
     const elapsedMs = nowMs - this.startMs;
     const n = Math.max(1, this.frames);
     const mean = Object.fromEntries(STAGES.map((s) => [s, this.sums[s] / n])) as unknown as StageTimingsMs;
-    const sorted = [...this.latencies].sort((a, b) => a - b);
     return {
       frames: this.frames,
       elapsedMs,
       fps: elapsedMs > 0 ? (this.frames * 1000) / elapsedMs : 0,
       meanStageMs: mean,
-      latencyMs: { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted.at(-1) ?? 0 },
+      latencyMs: {
+        p50: this.latencyMs.percentile(50),
+        p95: this.latencyMs.percentile(95),
+        p99: this.latencyMs.percentile(99),
+        max: this.latencyMs.max,
+      },
       bytesCopiedPerFrame: this.bytesCopied / n,
       ...extra,
     };
   }
+
+  /**
+   * Read → prediction latency percentiles (ms) of the frames added since the previous call (or since the start),
+   * and starts a new window: e.g. called once a minute, it gives each minute's p50 / p99.
+   */
+  latencyWindow(): PercentileSummary {
+    const window = this.windowLatencyMs.summary();
+    this.windowLatencyMs.reset();
+    return window;
+  }
 }
 
-/** Nearest-rank percentile of an ascending array (0 when empty). */
+/** Exact nearest-rank percentile of an ascending array (0 when empty); for small samples kept whole. */
 export function percentile(sortedAsc: readonly number[], p: number): number {
   if (sortedAsc.length === 0) return 0;
   const rank = Math.min(sortedAsc.length - 1, Math.max(0, Math.ceil((p / 100) * sortedAsc.length) - 1));

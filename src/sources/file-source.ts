@@ -3,7 +3,9 @@ import { basename, resolve } from 'node:path';
 import { cv, type Mat } from '../cv.js';
 import { VisionpipeError, messageOf } from '../errors.js';
 import type { Frame } from '../pipeline/frame.js';
+import { locateFfmpeg, locateFfprobe } from '../sinks/ffmpeg-path.js';
 import { noDrops, type FrameSource, type SourceInfo } from './frame-source.js';
+import { probeVideo } from './probe-video.js';
 
 /**
  * A video file read with OpenCV's VideoCapture. Reads use `readAsync` (libuv pool) so the event loop stays free,
@@ -25,9 +27,15 @@ export class FileSource implements FrameSource {
     this.pending = first;
   }
 
-  /** Opens the file and decodes its first frame, so a file that is not a video fails here, not mid-run. */
+  /**
+   * Opens the file and decodes its first frame, so a file that is not a video fails here, not mid-run.
+   * `info.frameCount` is the count the container declares, or null where that is only an estimate (see
+   * declaredFrameCount): it is what a file that ends early is measured against.
+   */
   static async open(path: string, id?: string): Promise<FileSource> {
     const abs = resolve(path);
+    // ffprobe runs while OpenCV opens the file; it never rejects.
+    const declared = declaredFrameCount(abs);
     const { capture, first } = await openVideoFile(path);
     const fps = capture.get(cv.CAP_PROP_FPS);
     const count = Math.round(capture.get(cv.CAP_PROP_FRAME_COUNT));
@@ -36,9 +44,15 @@ export class FileSource implements FrameSource {
       id: id ?? basename(abs),
       sizeWh: [first.cols, first.rows],
       fps: Number.isFinite(fps) && fps > 0 ? fps : 25,
-      frameCount: count > 0 ? count : null,
+      // OpenCV reports nb_frames when the container has it, else round(duration × fps): keep it only in the first case.
+      frameCount: count > 0 && count === (await declared) ? count : null,
     };
     return new FileSource(capture, info, first);
+  }
+
+  /** Frames delivered by read() so far. */
+  get framesRead(): number {
+    return this.index;
   }
 
   async read(): Promise<Frame | null> {
@@ -81,13 +95,7 @@ export class FileSource implements FrameSource {
  * a directory, or a file that is not a decodable video. The caller owns (and releases) both.
  */
 export async function openVideoFile(path: string): Promise<{ capture: InstanceType<typeof cv.VideoCapture>; first: Mat }> {
-  const abs = resolve(path);
-  if (!existsSync(abs)) {
-    throw new VisionpipeError('VP_SOURCE_NOT_FOUND', 'The input video does not exist', { value: path });
-  }
-  if (statSync(abs).isDirectory()) {
-    throw new VisionpipeError('VP_SOURCE_NOT_FOUND', 'The input is a directory, not a video file', { value: path });
-  }
+  const abs = checkVideoPath(path);
   let capture: InstanceType<typeof cv.VideoCapture>;
   let first: Mat;
   try {
@@ -104,6 +112,31 @@ export async function openVideoFile(path: string): Promise<{ capture: InstanceTy
   return { capture, first };
 }
 
-function unreadable(path: string, why: string, cause?: unknown): VisionpipeError {
+/** The absolute path of an existing regular file, or VP_SOURCE_NOT_FOUND (the same for every file decoder). */
+export function checkVideoPath(path: string): string {
+  const abs = resolve(path);
+  if (!existsSync(abs)) {
+    throw new VisionpipeError('VP_SOURCE_NOT_FOUND', 'The input video does not exist', { value: path });
+  }
+  if (statSync(abs).isDirectory()) {
+    throw new VisionpipeError('VP_SOURCE_NOT_FOUND', 'The input is a directory, not a video file', { value: path });
+  }
+  return abs;
+}
+
+/**
+ * The frame count the file's container declares, when it is exact (probeVideo's rule); null when it has none,
+ * when ffmpeg / ffprobe is not installed, or when ffprobe cannot read the file (OpenCV's open then decides).
+ */
+async function declaredFrameCount(abs: string): Promise<number | null> {
+  try {
+    return (await probeVideo(abs, locateFfprobe(locateFfmpeg()))).declaredFrameCount;
+  } catch {
+    return null;
+  }
+}
+
+/** VP_SOURCE_UNREADABLE for a file no decoder can read (the same for every file decoder). */
+export function unreadable(path: string, why: string, cause?: unknown): VisionpipeError {
   return new VisionpipeError('VP_SOURCE_UNREADABLE', `The input is not a readable video (${why})`, { value: path, cause });
 }

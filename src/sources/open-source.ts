@@ -1,4 +1,5 @@
 import type { SourceConfig } from '../config/schema.js';
+import { FfmpegFileSource } from './ffmpeg-file-source.js';
 import { FileSource } from './file-source.js';
 import type { FrameSource } from './frame-source.js';
 import { LiveSource } from './live-source.js';
@@ -11,7 +12,7 @@ export async function openSources(configs: readonly SourceConfig[]): Promise<Fra
   try {
     for (const config of configs) {
       const live = config.kind === 'live' || (config.kind === 'auto' && isLiveUri(config.uri));
-      const source = live ? new LiveSource(resolveBackpressure(config, 'latest')) : await FileSource.open(config.uri);
+      const source = live ? new LiveSource(resolveBackpressure(config, 'latest')) : await openFile(config);
       const n = (seen.get(source.info.id) ?? 0) + 1;
       seen.set(source.info.id, n);
       if (n > 1) source.info.id = `${source.info.id}#${n}`;
@@ -28,3 +29,7 @@ function resolveBackpressure(config: SourceConfig, auto: 'all' | 'latest'): Sour
   return config.backpressure === 'auto' ? { ...config, backpressure: auto } : config;
 }
 
+/** A file through the decoder its config names: OpenCV's VideoCapture, or the ffmpeg binary over a pipe. */
+function openFile(config: SourceConfig): Promise<FrameSource> {
+  return config.decoder === 'ffmpeg' ? FfmpegFileSource.open(config.uri) : FileSource.open(config.uri);
+}
