@@ -14,6 +14,7 @@ export function formatSummary(s: RunSummary): string {
     ...Object.entries(s.drops)
       .filter(([, byReason]) => Object.values(byReason).some((n) => n > 0))
       .map(([source, byReason]) => `  dropped       ${source}: ${Object.entries(byReason).map(([r, n]) => `${r} ${n}`).join(', ')}`),
+    ...s.sourceProblems.map((p) => `  source        ${p}`),
     `  preprocessing copied ${(s.bytesCopiedPerFrame / 1024).toFixed(1)} KiB per frame; ring waits ${s.ringWaits}`,
     ...(outputs.length > 0 ? ['  outputs:', ...outputs] : []),
   ].join('\n');

@@ -20,6 +20,11 @@ export interface RunSummary {
   ringWaits: number;
   /** True when Pipeline.stop() ended the run before the source did. */
   stoppedEarly: boolean;
+  /**
+   * What went wrong with the input without stopping the run at once: sources that gave up, files that ended before
+   * their declared frame count. Empty for a clean run.
+   */
+  sourceProblems: string[];
   /** Files written, by sink name. */
   outputs: Record<string, string>;
   engine: string;
@@ -47,7 +52,7 @@ export class RunStats {
     this.bytesCopied += bytesCopied;
   }
 
-  summary(nowMs: number, extra: Pick<RunSummary, 'drops' | 'ringWaits' | 'stoppedEarly' | 'outputs' | 'engine'>): RunSummary {
+  summary(nowMs: number, extra: Pick<RunSummary, 'drops' | 'ringWaits' | 'stoppedEarly' | 'outputs' | 'engine' | 'sourceProblems'>): RunSummary {
     const elapsedMs = nowMs - this.startMs;
     const n = Math.max(1, this.frames);
     const mean = Object.fromEntries(STAGES.map((s) => [s, this.sums[s] / n])) as unknown as StageTimingsMs;

@@ -13,14 +13,16 @@ export function endOfInputProblem(
   config: Config,
   ended: ReadonlySet<FrameSource>,
   emitEvent: (event: Record<string, unknown>) => void,
-): Error | undefined {
+): EndOfInput {
   const problems: Error[] = [];
+  const notes: string[] = [];
   sources.forEach((s, i) => {
     const declared = s.info.frameCount;
     const read = s.framesRead;
     if (!ended.has(s) || s.info.kind !== 'file' || declared === null || read === undefined || read >= declared) return;
     const allowed = config.source[i]?.allowTruncated === true;
     emitEvent({ type: 'source-end', source: s.info.id, atMs: Date.now(), framesRead: read, framesDeclared: declared, truncated: true });
+    notes.push(`${s.info.id}: ended after ${read} of the ${declared} frames its container declares${allowed ? ' (allowed)' : ''}`);
     if (!allowed) {
       problems.push(
         new VisionpipeError('VP_SOURCE_TRUNCATED', `${s.info.id} ended after ${read} of the ${declared} frames its container declares`, {
@@ -30,6 +32,7 @@ export function endOfInputProblem(
     }
   });
   const failed = sources.filter((s) => s.failure !== undefined);
+  for (const s of failed) notes.push(s.failure?.message.split('\n')[0] ?? `${s.info.id} gave up`);
   if (failed.length > 0 && (failed.length === sources.length || config.pipeline.failWhen === 'any-source-failed')) {
     const first = failed[0]?.failure;
     if (failed.length === 1 && first !== undefined) problems.push(first);
@@ -38,5 +41,12 @@ export function endOfInputProblem(
       problems.push(new VisionpipeError('VP_SOURCE_LOST', `${failed.length === sources.length ? 'Every source' : `${failed.length} sources`} gave up:\n${why}\n`));
     }
   }
-  return problems[0];
+  return { error: problems[0], notes };
+}
+
+export interface EndOfInput {
+  /** The error the run ends with, if the input calls for one. */
+  error: Error | undefined;
+  /** One line per problem, for the summary (also those that are allowed or do not fail the run). */
+  notes: string[];
 }

@@ -3,6 +3,7 @@ import { VisionpipeError, isVisionpipeError, messageOf } from '../errors.js';
 import type { RunSummary } from '../metrics/run-stats.js';
 import type { Sink } from '../sinks/sink.js';
 import type { FrameSource } from '../sources/frame-source.js';
+import type { EndOfInput } from './end-of-input.js';
 
 export interface FinishRequest {
   /** Why the frame flow stopped, if it failed; outputs are then kept as `.partial` instead of finalised. */
@@ -10,12 +11,12 @@ export interface FinishRequest {
   sources: readonly FrameSource[];
   sinks: readonly Sink[];
   /** A problem with the input found at the end (a file cut short, every camera gone), written before sinks close. */
-  endOfInput: () => Error | undefined;
+  endOfInput: () => EndOfInput;
   /** Releases the model and the metrics endpoint. */
   closeRest: () => Promise<void>;
   unsubscribeStates: () => void;
   subjects: ReadonlyArray<Pick<Subject<unknown>, 'complete' | 'error'>>;
-  summarize: (outputs: Record<string, string>) => RunSummary;
+  summarize: (outputs: Record<string, string>, sourceProblems: string[]) => RunSummary;
 }
 
 /**
@@ -28,12 +29,13 @@ export async function finishRun(req: FinishRequest): Promise<RunSummary> {
   await Promise.allSettled(req.sources.map((s) => s.close()));
   req.unsubscribeStates();
   let problem: unknown = req.flowError;
-  if (problem === undefined) {
-    try {
-      problem = req.endOfInput();
-    } catch (err) {
-      problem = err;
-    }
+  let notes: string[] = [];
+  try {
+    const end = req.endOfInput();
+    notes = end.notes;
+    problem ??= end.error;
+  } catch (err) {
+    problem ??= err;
   }
   // A failed flow leaves outputs as `.partial` (they may end mid-frame); a run that ended on a bad input has
   // outputs complete for what was read, so they are finalised and the error names them.
@@ -49,7 +51,7 @@ export async function finishRun(req: FinishRequest): Promise<RunSummary> {
     else if (r.value !== null) kept.push(r.value);
   });
   await req.closeRest().catch(() => undefined);
-  const summary = req.summarize(written);
+  const summary = req.summarize(written, notes);
   if (failures.length > 0 && problem === undefined) {
     problem = new VisionpipeError('VP_SINK_FAILED', `Closing ${failures.length === 1 ? 'an output' : `${failures.length} outputs`} failed (${failures.join('; ')})`, {
       cause: results.find((r) => r.status === 'rejected')?.reason,

@@ -157,13 +157,14 @@ export class RunnablePipeline implements Pipeline {
       endOfInput: () => endOfInputProblem(sources, config, ended, emitEvent),
       unsubscribeStates: () => stateSub.unsubscribe(),
       subjects: [this.predictions$, this.frames$, this.events$],
-      summarize: (outputs) =>
+      summarize: (outputs, sourceProblems) =>
         stats.summary(performance.now(), {
           drops: Object.fromEntries(sources.map((s) => [s.info.id, { ...s.drops }])),
           ringWaits: ring.waits,
           stoppedEarly: this.control.stopRequested,
           outputs,
           engine: this.engine,
+          sourceProblems,
         }),
     });
   }

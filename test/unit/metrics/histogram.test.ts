@@ -91,7 +91,7 @@ describe('RunStats', () => {
     const first = stats.latencyWindow();
     for (let i = 0; i < 100; i++) stats.add(timings, 1000, 0);
     const second = stats.latencyWindow();
-    const summary = stats.summary(1000, { drops: {}, ringWaits: 0, stoppedEarly: false, outputs: {}, engine: 'fake' });
+    const summary = stats.summary(1000, { drops: {}, ringWaits: 0, stoppedEarly: false, outputs: {}, engine: 'fake', sourceProblems: [] });
     expect(first.count).toBe(100);
     expect(Math.abs(first.p50 - 50) / 50).toBeLessThanOrEqual(0.01);
     expect(Math.abs(first.p99 - 99) / 99).toBeLessThanOrEqual(0.01);
