@@ -4,7 +4,7 @@ import { renameSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { VisionpipeError } from '../errors.js';
 import type { AnnotatedFrame } from '../pipeline/frame.js';
-import { OutputTail, describeExit, formatCommand, spawnChild } from '../process/children.js';
+import { OutputTail, describeExit, formatCommand, signalChild, spawnChild } from '../process/children.js';
 import { partialPathOf } from './output-path.js';
 import type { Sink } from './sink.js';
 
@@ -15,6 +15,10 @@ export interface VideoFileSinkOptions {
   fps: number;
   crf: number;
   preset: string;
+  /** A write that waits longer than this for ffmpeg to take a frame kills it (hung). Default 60 s. */
+  stuckWriteMs?: number;
+  /** ffmpeg not done this long after the end of its input is killed (hung). Default 30 s. */
+  stuckFinishMs?: number;
 }
 
 /** Raw frames the sink lets wait in the pipe to ffmpeg before `write` waits: the encoder works while we annotate. */
@@ -27,6 +31,14 @@ const SLACK_FRAMES = 2;
  * ffmpeg is spawned directly (not through fluent-ffmpeg) in a process group of its own, so a terminal's Ctrl-C
  * never reaches it: visionpipe ends its stdin, which is what makes ffmpeg write the MP4 index (moov) and exit.
  */
+/**
+ * A healthy ffmpeg takes a frame within milliseconds and finishes the file within seconds of the end of its input
+ * (the encoder's lookahead plus the index). Past these bounds it is hung (frozen, or stuck on a dead disk): it is
+ * killed and the write or close fails, so a shutdown always completes.
+ */
+const STUCK_WRITE_MS = 60_000;
+const STUCK_FINISH_MS = 30_000;
+
 export class VideoFileSink implements Sink {
   readonly name = 'video';
   private readonly child: ChildProcess;
@@ -41,8 +53,12 @@ export class VideoFileSink implements Sink {
   private stdinError: Error | undefined;
   private inputEnded = false;
   private frames = 0;
+  private readonly stuckWriteMs: number;
+  private readonly stuckFinishMs: number;
 
   constructor(private readonly options: VideoFileSinkOptions) {
+    this.stuckWriteMs = options.stuckWriteMs ?? STUCK_WRITE_MS;
+    this.stuckFinishMs = options.stuckFinishMs ?? STUCK_FINISH_MS;
     const [w, h] = options.sizeWh;
     this.partial = partialPathOf(options.path);
     this.frameBytes = w * h * 3;
@@ -92,7 +108,7 @@ export class VideoFileSink implements Sink {
       // 'drain' never comes if ffmpeg died: its exit ends the wait too.
       const stopWaiting = new AbortController();
       try {
-        await Promise.race([once(this.stdin, 'drain', { signal: stopWaiting.signal }).catch(() => undefined), this.exited]);
+        await this.killIfNotBy(this.stuckWriteMs, `took no frame for ${this.stuckWriteMs / 1000} s`, Promise.race([once(this.stdin, 'drain', { signal: stopWaiting.signal }).catch(() => undefined), this.exited]));
       } finally {
         stopWaiting.abort();
       }
@@ -105,7 +121,7 @@ export class VideoFileSink implements Sink {
   /** Ends ffmpeg's input (it then writes the MP4 index and exits) and renames the file to its final name. */
   async close(): Promise<string> {
     this.endInput();
-    await this.exited;
+    await this.killIfNotBy(this.stuckFinishMs, `did not finish within ${this.stuckFinishMs / 1000} s of the end of its input`, this.exited);
     if (this.failure !== undefined) throw this.failure;
     renameSync(this.partial, this.options.path);
     return this.options.path;
@@ -114,8 +130,22 @@ export class VideoFileSink implements Sink {
   async abort(): Promise<string | null> {
     // Ending stdin lets ffmpeg write the moov atom: what was encoded stays a playable MP4.
     this.endInput();
-    await this.exited;
+    await this.killIfNotBy(this.stuckFinishMs, `did not finish within ${this.stuckFinishMs / 1000} s of the end of its input`, this.exited);
     return this.frames > 0 ? this.partial : null;
+  }
+
+  /** Waits for `done`; a hung ffmpeg (not done within `ms`) is killed, and fails with `why`. */
+  private async killIfNotBy(ms: number, why: string, done: Promise<unknown>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<'stuck'>((resolve) => (timer = setTimeout(() => resolve('stuck'), ms)));
+    try {
+      if ((await Promise.race([done, stuck])) !== 'stuck') return;
+      this.fail(`ffmpeg ${why}: killed`);
+      signalChild(this.child, 'SIGKILL');
+      await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private pipeBroken(): boolean {

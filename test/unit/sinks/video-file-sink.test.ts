@@ -22,9 +22,10 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function sinkTo(name: string, preset = 'ultrafast'): { sink: VideoFileSink; path: string; ffmpeg: ChildProcess } {
+function sinkTo(name: string, preset = 'ultrafast', stuckMs?: number): { sink: VideoFileSink; path: string; ffmpeg: ChildProcess } {
   const path = join(dir, name);
-  const sink = new VideoFileSink({ path, ffmpegPath: locateFfmpeg().path, sizeWh: SIZE_WH, fps: 25, crf: 30, preset });
+  const stuck = stuckMs === undefined ? {} : { stuckWriteMs: stuckMs, stuckFinishMs: stuckMs };
+  const sink = new VideoFileSink({ path, ffmpegPath: locateFfmpeg().path, sizeWh: SIZE_WH, fps: 25, crf: 30, preset, ...stuck });
   const ffmpeg = runningChildren().find((c) => c.spawnargs.includes(`${path}.partial`));
   if (ffmpeg === undefined) throw new Error('the sink started no tracked ffmpeg child');
   return { sink, path, ffmpeg };
@@ -45,6 +46,14 @@ describe('VideoFileSink (real ffmpeg)', () => {
     expect(existsSync(`${path}.partial`)).toBe(false);
     expect(ffprobeFrameCount(path)).toBe(10);
     expect(runningChildren()).toEqual([]);
+  });
+
+  it('a hung ffmpeg (frozen) cannot hold up shutdown: close() kills it after the bound and rejects naming why', async () => {
+    const { sink, ffmpeg } = sinkTo('hung.mp4', 'ultrafast', 300);
+    await sink.write(frame(0));
+    process.kill(ffmpeg.pid ?? 0, 'SIGSTOP');
+    await expect(sink.close()).rejects.toMatchObject({ code: 'VP_FFMPEG_FAILED', message: expect.stringContaining('did not finish within 0.3 s of the end of its input: killed') });
+    expect(ffmpeg.signalCode).toBe('SIGKILL');
   });
 
   it('abort() keeps what was written as a playable .partial', async () => {
