@@ -34,7 +34,7 @@ export class MetricsServer {
     const dropsSeen = new Map<string, number>();
     new Counter({
       name: 'visionpipe_frames_dropped_total',
-      help: 'Frames not run, by source and reason (ring-full: a newer frame replaced it; stale: older than maxStalenessMs; decode-error)',
+      help: 'Frames not run, by source and reason (ring-full: a newer frame replaced it; stale: older than maxStalenessMs; decode-error; fps-cap: skipped by maxFps; queue-full: backpressure all over maxQueuedFrames; inference-error: the model failed on it)',
       labelNames: ['source', 'reason'],
       registers,
       collect() {

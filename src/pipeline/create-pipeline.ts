@@ -12,7 +12,7 @@ import { asOnnxDescriptor } from '../models/convert-model.js';
 import type { ModelDescriptor } from '../models/descriptor-schema.js';
 import { loadModelDescriptor } from '../models/load-descriptor.js';
 import { inputDims, preprocessSpecOf } from '../preprocess/preprocess-frame.js';
-import { locateFfmpeg } from '../sinks/ffmpeg-path.js';
+import { locateFfmpeg } from '../process/ffmpeg-path.js';
 import { prepareOutputPath } from '../sinks/output-path.js';
 import type { Sink } from '../sinks/sink.js';
 import type { FrameSource } from '../sources/frame-source.js';

@@ -5,7 +5,7 @@ import { cv } from '../cv.js';
 import { messageOf } from '../errors.js';
 import type { Frame } from '../pipeline/frame.js';
 import { signalChild, spawnChild } from '../process/children.js';
-import { locateFfmpeg, locateFfprobe } from '../sinks/ffmpeg-path.js';
+import { locateFfmpeg, locateFfprobe } from '../process/ffmpeg-path.js';
 import { checkVideoPath, unreadable } from './file-source.js';
 import { noDrops, type FrameSource, type SourceInfo } from './frame-source.js';
 import { probeVideo } from './probe-video.js';

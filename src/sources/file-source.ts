@@ -3,7 +3,7 @@ import { basename, resolve } from 'node:path';
 import { cv, type Mat } from '../cv.js';
 import { VisionpipeError, messageOf } from '../errors.js';
 import type { Frame } from '../pipeline/frame.js';
-import { locateFfmpeg, locateFfprobe } from '../sinks/ffmpeg-path.js';
+import { locateFfmpeg, locateFfprobe } from '../process/ffmpeg-path.js';
 import { noDrops, type FrameSource, type SourceInfo } from './frame-source.js';
 import { probeVideo } from './probe-video.js';
 

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { cv } from '../../src/cv.js';
 import type { AnnotatedFrame } from '../../src/pipeline/frame.js';
 import { noDrops, type FrameSource } from '../../src/sources/frame-source.js';
-import { locateFfmpeg } from '../../src/sinks/ffmpeg-path.js';
+import { locateFfmpeg } from '../../src/process/ffmpeg-path.js';
 import { RoutedVideoSink } from '../../src/sinks/routed-video-sink.js';
 import { ffprobeFrameCount } from '../helpers/cli.js';
 

@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { cv, type Mat } from '../../../src/cv.js';
 import type { AnnotatedFrame } from '../../../src/pipeline/frame.js';
 import { killAllChildren, runningChildren } from '../../../src/process/children.js';
-import { locateFfmpeg } from '../../../src/sinks/ffmpeg-path.js';
+import { locateFfmpeg } from '../../../src/process/ffmpeg-path.js';
 import { VideoFileSink } from '../../../src/sinks/video-file-sink.js';
 import { ffprobeFrameCount } from '../../helpers/cli.js';
 
