@@ -6,7 +6,7 @@ import { messageOf } from '../errors.js';
 import type { Frame } from '../pipeline/frame.js';
 import { signalChild, spawnChild } from '../process/children.js';
 import { locateFfmpeg, locateFfprobe } from '../process/ffmpeg-path.js';
-import { checkVideoPath, unreadable } from './file-source.js';
+import { checkVideoPath, fileFrame, unreadable } from './file-source.js';
 import { noDrops, type FrameSource, type SourceInfo } from './frame-source.js';
 import { probeVideo } from './probe-video.js';
 
@@ -140,17 +140,7 @@ export class FfmpegFileSource implements FrameSource {
     const [w, h] = this.info.sizeWh;
     // This Mat constructor copies the bytes (the other one would alias the Buffer's memory).
     const mat = new cv.Mat(bytes, h, w, cv.CV_8UC3);
-    const readAtMs = performance.now();
-    const index = this.index++;
-    return {
-      sourceId: this.info.id,
-      index,
-      timestampMs: (index * 1000) / this.info.fps,
-      sizeWh: [w, h],
-      mat,
-      readAtMs,
-      readMs: readAtMs - startMs,
-    };
+    return fileFrame(this.info, this.index++, mat, startMs);
   }
 
   /** Kills ffmpeg (its whole process group) unless it has exited already, and resolves once it has been reaped. */

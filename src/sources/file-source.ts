@@ -69,17 +69,7 @@ export class FileSource implements FrameSource {
       }
     }
     if (mat.empty) return null;
-    const readAtMs = performance.now();
-    const index = this.index++;
-    return {
-      sourceId: this.info.id,
-      index,
-      timestampMs: (index * 1000) / this.info.fps,
-      sizeWh: [mat.cols, mat.rows],
-      mat,
-      readAtMs,
-      readMs: readAtMs - startMs,
-    };
+    return fileFrame(this.info, this.index++, mat, startMs);
   }
 
   async close(): Promise<void> {
@@ -139,4 +129,10 @@ async function declaredFrameCount(abs: string): Promise<number | null> {
 /** VP_SOURCE_UNREADABLE for a file no decoder can read (the same for every file decoder). */
 export function unreadable(path: string, why: string, cause?: unknown): VisionpipeError {
   return new VisionpipeError('VP_SOURCE_UNREADABLE', `The input is not a readable video (${why})`, { value: path, cause });
+}
+
+/** The n-th frame of a file (media time from its index and rate), read since `readStartMs`. */
+export function fileFrame(info: SourceInfo, index: number, mat: Mat, readStartMs: number): Frame {
+  const readAtMs = performance.now();
+  return { sourceId: info.id, index, timestampMs: (index * 1000) / info.fps, sizeWh: [mat.cols, mat.rows], mat, readAtMs, readMs: readAtMs - readStartMs };
 }
