@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HAS_RTSP_SERVER, RtspServer, SKIP_RTSP_REASON, freePort, makeFrames } from '../../src/bench/rtsp-server.js';
 import { SilentTcpServer } from '../../src/bench/silent-tcp-server.js';
 import { ffprobeFrameCount } from '../helpers/cli.js';
-import { HAS_SCRIPT, SKIP_SCRIPT_REASON, processesMatching, runCliInPty, waitUntil } from '../helpers/pty.js';
+import { HAS_SCRIPT, SKIP_SCRIPT_REASON, processesMatching, runCliInGroup, runCliInPty, waitUntil } from '../helpers/pty.js';
 
 /**
  * Ctrl-C in a real terminal on a live run with a healthy camera and one that never answers: the capture processes
@@ -63,5 +63,33 @@ describe.skipIf(!HAS_RTSP_SERVER || !HAS_SCRIPT)('signals on a live run (real RT
     const alive = spawnSync('pgrep', ['-f', 'capture-child'], { encoding: 'utf8' }).stdout.split('\n').map(Number);
     expect(captures.filter((pid) => alive.includes(pid))).toEqual([]);
     expect(processesMatching(out)).toEqual([]);
+  });
+});
+
+describe.skipIf(!HAS_RTSP_SERVER)('a capture process never outlives visionpipe', () => {
+  it('visionpipe killed with -9 while a camera is still connecting: its capture process ends within seconds, not after the open timeout', { timeout: 120_000 }, async () => {
+    const silentCam = await SilentTcpServer.start();
+    const config = join(dir, 'slow-open.yaml');
+    // A 60 s open: the capture process's main thread is blocked in VideoCapture's constructor all along.
+    writeFileSync(config, 'source:\n  uri: placeholder\n  capture:\n    openTimeoutMs: 60000\n    readTimeoutMs: 60000\n');
+    const cli = runCliInGroup(['run', silentCam.url, '-c', config, '-m', 'centernet', '--quiet']);
+    try {
+      await waitUntil(() => silentCam.connections > 0, cli, 'the capture process connecting');
+      const cliPid = cli.child.pid ?? 0;
+      const [capture] = childrenOf(cliPid, 'capture-child');
+      expect(capture).toBeGreaterThan(0);
+      process.kill(cliPid, 'SIGKILL');
+      await cli.exited;
+      const gone = async () => {
+        for (let i = 0; i < 100; i++) {
+          if (!spawnSync('pgrep', ['-f', 'capture-child'], { encoding: 'utf8' }).stdout.split('\n').map(Number).includes(capture!)) return true;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return false;
+      };
+      expect(await gone()).toBe(true);
+    } finally {
+      await silentCam.close();
+    }
   });
 });

@@ -4,6 +4,7 @@
  * process of its own: opening, hanging or crashing here costs this camera alone. Exits when told to, when the
  * capture ends, or when the parent goes away (the IPC channel closes), so it can never outlive visionpipe.
  */
+import { Worker } from 'node:worker_threads';
 import { CaptureLoop } from './capture-loop.js';
 import type { FromCapture, ToCapture } from './capture-protocol.js';
 import { openVideoCapture } from './open-video-capture.js';
@@ -22,3 +23,13 @@ const loop = new CaptureLoop(
 );
 process.on('message', (msg: ToCapture) => loop.handle(msg));
 process.on('disconnect', () => process.exit(0));
+
+// 'disconnect' needs this thread, which a connection attempt can block for as long as the camera takes to answer
+// (VideoCapture's constructor is synchronous), or forever if the decoder hangs in native code. A thread that only
+// watches the parent ends the process as soon as visionpipe is gone (killed with -9 included): re-parented, our
+// parent pid changes. It loads nothing else (OpenCV stays in the main thread).
+const parentPid = process.ppid;
+new Worker(
+  `setInterval(() => { if (process.ppid !== ${parentPid}) process.kill(process.pid, 'SIGKILL'); }, 250);`,
+  { eval: true },
+).unref();
