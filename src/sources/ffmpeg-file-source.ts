@@ -39,11 +39,15 @@ export class FfmpegFileSource implements FrameSource {
   /** The read waiting for a whole frame from the pipe, woken on new data, end or close. */
   private waiter: (() => void) | undefined;
   private stdoutDone = false;
+  /** How ffmpeg ended, once it has: a decoder that dies mid-file is an error, not an early end of file. */
+  private exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
   private constructor(
     private readonly child: ChildProcess,
     private readonly stdout: Readable,
     readonly info: SourceInfo,
+    private readonly path: string,
+    private readonly stderrTail: readonly string[],
   ) {
     const [w, h] = info.sizeWh;
     this.frameBytes = w * h * 3;
@@ -61,7 +65,10 @@ export class FfmpegFileSource implements FrameSource {
     // 'close' comes after 'exit' (the child has been reaped) and after its stderr has been read to the end.
     // A child that failed to start emits 'error' and maybe never 'close': nothing to wait for then.
     this.exited = new Promise<void>((resolve) => {
-      child.once('close', () => resolve());
+      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+        this.exitStatus = { code, signal };
+        resolve();
+      });
       child.once('error', () => {
         if (child.pid === undefined) resolve();
       });
@@ -109,7 +116,7 @@ export class FfmpegFileSource implements FrameSource {
       fps: probe.fps ?? 25,
       frameCount: probe.declaredFrameCount,
     };
-    const source = new FfmpegFileSource(child, child.stdout as Readable, info);
+    const source = new FfmpegFileSource(child, child.stdout as Readable, info, path, stderrTail);
     const first = await Promise.race([source.nextFrameBytes(), spawnError]);
     if (!(first instanceof Buffer)) {
       if (first instanceof Error) {
@@ -136,11 +143,28 @@ export class FfmpegFileSource implements FrameSource {
     let bytes = this.pending;
     this.pending = null;
     bytes ??= await this.nextFrameBytes();
-    if (bytes === null || this.closed) return null;
+    if (this.closed) return null;
+    if (bytes === null) {
+      await this.checkExit();
+      return null;
+    }
     const [w, h] = this.info.sizeWh;
     // This Mat constructor copies the bytes (the other one would alias the Buffer's memory).
     const mat = new cv.Mat(bytes, h, w, cv.CV_8UC3);
     return fileFrame(this.info, this.index++, mat, startMs);
+  }
+
+  /**
+   * At the end of the pipe: ffmpeg must have ended normally. Killed, crashed or failing, it is a VP_SOURCE_UNREADABLE
+   * naming how, never a quietly short file (with allowTruncated, that would even pass as a success).
+   */
+  private async checkExit(): Promise<void> {
+    await this.exited;
+    const status = this.exitStatus;
+    if (this.closed || status === undefined || (status.code === 0 && status.signal === null)) return;
+    const how = status.signal !== null ? `was killed by ${status.signal}` : `exited with code ${status.code ?? '?'}`;
+    const said = this.stderrTail.length > 0 ? `: ${this.stderrTail.slice(-2).join(' | ')}` : '';
+    throw unreadable(this.path, `the ffmpeg decoder ${how} after ${this.index} frames${said}`);
   }
 
   /** Kills ffmpeg (its whole process group) unless it has exited already, and resolves once it has been reaped. */

@@ -139,6 +139,23 @@ describe('FfmpegFileSource', () => {
     await source.close();
   });
 
+  it('a decoder killed mid-file is an error naming how, never a quietly short file', async () => {
+    const before = new Set(runningChildren());
+    const source = await FfmpegFileSource.open(long);
+    const child = runningChildren().find((c) => !before.has(c))!;
+    (await source.read())?.mat.release();
+    process.kill(child.pid!, 'SIGKILL');
+    const err = await (async () => {
+      for (;;) {
+        const frame = await source.read();
+        if (frame === null) return null;
+        frame.mat.release();
+      }
+    })().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'VP_SOURCE_UNREADABLE', message: expect.stringMatching(/the ffmpeg decoder was killed by SIGKILL after \d+ frames/) });
+    await source.close();
+  });
+
   it('reaps ffmpeg once the file has been read to the end', async () => {
     const before = new Set(runningChildren());
     const source = await FfmpegFileSource.open(raw);
