@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import type { AnnotatedFrame } from '../pipeline/frame.js';
 import type { FrameSource } from '../sources/frame-source.js';
+import { sourceFileName } from '../sources/source-file-name.js';
 import type { RetentionLimits } from './retention.js';
 import { SegmentedOutput, type SegmentFile } from './segmented-output.js';
 import type { Sink } from './sink.js';
@@ -28,10 +29,6 @@ interface SourceVideo {
   sizeWh: readonly [number, number];
 }
 
-/** The file name form of a source id: `rtsp://u:***@host:8554/cam` → `rtsp_u_host_8554_cam`, `clip.mp4` → `clip`. */
-export function sourceFileName(id: string): string {
-  return id.replace(/\.(mp4|avi|mkv|mov|webm|m4v|ts|mpg|mpeg)$/i, '').replace(/:\*\*\*@/g, '_').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '') || 'source';
-}
 
 /**
  * One MP4 per source, each started on that source's first frame (a live source's size is known only then); a live

@@ -4,18 +4,24 @@ import { FileSource } from './file-source.js';
 import type { FrameSource } from './frame-source.js';
 import { LiveSource } from './live-source.js';
 import { isLiveUri } from './redact-uri.js';
+import { sourceFileName } from './source-file-name.js';
 
-/** Opens each configured source; ids are unique (a second `clip.mp4` becomes `clip.mp4#2`). */
+/**
+ * Opens each configured source. Ids are unique, and so are their file names (`{source}` in output paths): a second
+ * `clip.mp4` becomes `clip.mp4#2`, and so does `rtsp://h/cam/` beside `rtsp://h/cam` (both would be `rtsp_h_cam`).
+ */
 export async function openSources(configs: readonly SourceConfig[]): Promise<FrameSource[]> {
   const opened: FrameSource[] = [];
-  const seen = new Map<string, number>();
+  const ids = new Set<string>();
+  const fileNames = new Set<string>();
   try {
     for (const config of configs) {
       const live = config.kind === 'live' || (config.kind === 'auto' && isLiveUri(config.uri));
       const source = live ? new LiveSource(resolveBackpressure(config, 'latest')) : await openFile(config);
-      const n = (seen.get(source.info.id) ?? 0) + 1;
-      seen.set(source.info.id, n);
-      if (n > 1) source.info.id = `${source.info.id}#${n}`;
+      const base = source.info.id;
+      for (let n = 2; ids.has(source.info.id) || fileNames.has(sourceFileName(source.info.id)); n++) source.info.id = `${base}#${n}`;
+      ids.add(source.info.id);
+      fileNames.add(sourceFileName(source.info.id));
       opened.push(source);
     }
   } catch (err) {

@@ -5,6 +5,8 @@ import { backoffDelayMs } from '../../../src/sources/backoff.js';
 import { inProcessCapture, type CaptureExit, type CaptureProcess } from '../../../src/sources/capture/capture-process.js';
 import type { Capture } from '../../../src/sources/capture/open-video-capture.js';
 import { LiveSource } from '../../../src/sources/live-source.js';
+import { openSources } from '../../../src/sources/open-source.js';
+import { sourceFileName } from '../../../src/sources/source-file-name.js';
 import { isLiveUri, redactUri } from '../../../src/sources/redact-uri.js';
 import type { SourceStateEvent } from '../../../src/sources/source-state.js';
 
@@ -152,6 +154,15 @@ describe('LiveSource', () => {
 });
 
 describe('backoff and URIs', () => {
+  it('gives sources whose ids share a file name distinct ones, so they never write the same outputs', async () => {
+    const uris = ['rtsp://127.0.0.1:9/cam', 'rtsp://127.0.0.1:9/cam/', 'rtsp://127.0.0.1:9/cam', 'rtsp://127.0.0.1:9/cam#2'];
+    const sources = await openSources(parseConfig({ source: uris.map((uri) => ({ uri })) }).source);
+    const names = sources.map((s) => sourceFileName(s.info.id));
+    expect(new Set(names).size).toBe(4);
+    expect(sources.map((s) => s.info.id)).toEqual(['rtsp://127.0.0.1:9/cam', 'rtsp://127.0.0.1:9/cam/#2', 'rtsp://127.0.0.1:9/cam#3', 'rtsp://127.0.0.1:9/cam#2#2']);
+    await Promise.all(sources.map((s) => s.close()));
+  });
+
   it('doubles from the initial delay up to the cap, spread by jitter', () => {
     const p = { initialDelayMs: 100, maxDelayMs: 1000, jitter: 0.2 };
     expect([1, 2, 3, 4, 5, 9].map((a) => backoffDelayMs(a, p, () => 0.5))).toEqual([100, 200, 400, 800, 1000, 1000]);
