@@ -2,6 +2,8 @@ import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseSegmentFileName, windowEndMs, type SegmentBase } from './segment-name.js';
 
+const PARTIAL = '.partial';
+
 /** How much of one output's closed segments to keep (config `output.retention`); null = no bound of that kind. */
 export interface RetentionLimits {
   /** Segments that ended longer ago than this are deleted. */
@@ -10,9 +12,11 @@ export interface RetentionLimits {
   maxTotalBytes: number | null;
 }
 
-/** A finalised segment found on disk. */
+/** A segment found on disk: finalised, or a `.partial` a crashed run left behind. */
 export interface SegmentOnDisk {
   path: string;
+  /** The name it was written under (`path` without `.partial`). */
+  segmentPath: string;
   /** From its name (epoch ms, whole seconds). */
   startMs: number;
   sizeBytes: number;
@@ -57,7 +61,10 @@ export function segmentsToDelete(
   return sorted.filter((s) => doomed.has(s));
 }
 
-/** This output's finalised segments in its directory, including those left by earlier runs. */
+/**
+ * This output's segments in its directory, including those left by earlier runs: finalised ones and the `.partial`
+ * of a run that crashed (which would otherwise pile up outside every bound).
+ */
 export async function listSegments(base: SegmentBase): Promise<SegmentOnDisk[]> {
   const names = await readdir(base.dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return [];
@@ -65,19 +72,20 @@ export async function listSegments(base: SegmentBase): Promise<SegmentOnDisk[]> 
   });
   const found: SegmentOnDisk[] = [];
   for (const name of names) {
-    const startMs = parseSegmentFileName(base, name);
+    const segmentName = name.endsWith(PARTIAL) ? name.slice(0, -PARTIAL.length) : name;
+    const startMs = parseSegmentFileName(base, segmentName);
     if (startMs === null) continue;
     const path = join(base.dir, name);
     const info = await stat(path).catch(() => null);
     // Only regular files: a directory that happens to match the pattern is not ours to delete.
-    if (info?.isFile() === true) found.push({ path, startMs, sizeBytes: info.size });
+    if (info?.isFile() === true) found.push({ path, segmentPath: join(base.dir, segmentName), startMs, sizeBytes: info.size });
   }
   return found;
 }
 
 /**
  * Deletes this output's segments beyond the limits (see segmentsToDelete) and resolves with the paths deleted.
- * `keep` names segments that must stay whatever their age (the open one, though as a `.partial` it never matches).
+ * `keep` names segments this run still writes (the open one, those still closing): never touched, finalised or not.
  */
 export async function applyRetention(
   base: SegmentBase,
@@ -85,7 +93,7 @@ export async function applyRetention(
   options: { nowMs: number; segmentSeconds: number; keep?: ReadonlySet<string> },
 ): Promise<string[]> {
   if (limits.maxAgeSeconds === null && limits.maxTotalBytes === null) return [];
-  const segments = (await listSegments(base)).filter((s) => options.keep?.has(s.path) !== true);
+  const segments = (await listSegments(base)).filter((s) => options.keep?.has(s.segmentPath) !== true);
   const deleted: string[] = [];
   for (const segment of segmentsToDelete(segments, limits, options)) {
     try {

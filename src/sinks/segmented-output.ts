@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { VisionpipeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { partialPathOf } from './output-path.js';
@@ -30,6 +30,13 @@ export interface SegmentedOutputOptions<T, F extends SegmentFile<T>> {
   log?: Logger;
 }
 
+/**
+ * A segment whose writer fails (ffmpeg killed or crashed) is given up (kept as `.partial`) and the output goes on
+ * in a new one: a camera's encoder is a unit of failure too. This many new segments failing in a row, without a
+ * write succeeding in between (no disk, no ffmpeg), fail the output.
+ */
+const MAX_RESTARTS_IN_A_ROW = 2;
+
 interface OpenSegment<F> {
   file: F;
   path: string;
@@ -55,6 +62,9 @@ export class SegmentedOutput<T, F extends SegmentFile<T>> {
   private readonly nowMs: () => number;
   private readonly maxPendingCloses: number;
   private readonly pending = new Set<Promise<void>>();
+  /** Segments still closing in the background: retention must not touch them. */
+  private readonly closing = new Set<string>();
+  private restarts = 0;
   /** The first background failure and how many there were, reported by close() (a count, so months of a full disk stay bounded). */
   private firstFailure: { what: string; err: unknown } | undefined;
   private failureCount = 0;
@@ -87,6 +97,8 @@ export class SegmentedOutput<T, F extends SegmentFile<T>> {
     const { segmentSeconds } = this.options;
     const continues = previous !== null && timeMs < previous.endMs + segmentSeconds * 1000;
     const startMs = continues ? previous.endMs : Math.floor(timeMs / 1000) * 1000;
+    // The folder may have been removed while we ran (a cleanup job): a new segment brings it back.
+    mkdirSync(this.base.dir, { recursive: true });
     const path = this.freePath(startMs);
     const file = this.options.openFile(path, item);
     this.current = { file, path, endMs: windowEndMs(startMs, segmentSeconds) };
@@ -94,9 +106,22 @@ export class SegmentedOutput<T, F extends SegmentFile<T>> {
     return file;
   }
 
-  /** Writes `item` to its segment; waits while too many finished segments are still closing. */
+  /**
+   * Writes `item` to its segment; waits while too many finished segments are still closing. A segment whose writer
+   * failed is kept as `.partial` and `item` goes to a new segment (see MAX_RESTARTS_IN_A_ROW).
+   */
   async write(item: T): Promise<void> {
-    await this.fileFor(item).write(item);
+    for (;;) {
+      try {
+        await this.fileFor(item).write(item);
+        this.restarts = 0;
+        break;
+      } catch (err) {
+        if (this.restarts >= MAX_RESTARTS_IN_A_ROW || this.current === null) throw err;
+        this.restarts++;
+        this.giveUpCurrent(err);
+      }
+    }
     // A slow encoder must slow the pipeline down rather than pile up ffmpeg processes.
     while (this.pending.size > this.maxPendingCloses) await Promise.race(this.pending);
   }
@@ -147,25 +172,48 @@ export class SegmentedOutput<T, F extends SegmentFile<T>> {
     return segmentPathOf(this.base, ms);
   }
 
-  private finishInBackground(segment: OpenSegment<F>): void {
-    // Starting from a resolved promise keeps `task` assigned before `finally` can run, even if close() throws at once.
-    const task: Promise<void> = Promise.resolve()
-      .then(() => segment.file.close())
-      .then(
-        async () => {
-          this.finalised++;
-          await this.retain();
-        },
-        (err: unknown) => this.fail(`Segment ${segment.path} could not be finalised`, err),
-      )
+  private giveUpCurrent(err: unknown): void {
+    const segment = this.current;
+    if (segment === null) return;
+    this.current = null;
+    const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    this.options.log?.error({ segment: segment.path }, `segment writer failed (${message}); kept as .partial, recording goes on in a new segment`);
+    this.track(segment.path, segment.file.abort().then(() => undefined, () => undefined));
+  }
+
+  /**
+   * Owns a background task on a segment (`work` never rejects): awaited by close()/abort(), its segment kept from
+   * retention until `work` is done; `then` (retention) follows as part of the same task.
+   */
+  private track(path: string, work: Promise<void>, then: () => Promise<void> = () => Promise.resolve()): void {
+    this.closing.add(path);
+    const task: Promise<void> = work
+      .then(() => {
+        this.closing.delete(path);
+        return then();
+      })
       .finally(() => this.pending.delete(task));
     this.pending.add(task);
+  }
+
+  private finishInBackground(segment: OpenSegment<F>): void {
+    // Starting from a resolved promise: close() throwing at once becomes a rejection handled below.
+    const closed = Promise.resolve()
+      .then(() => segment.file.close())
+      .then(
+        () => {
+          this.finalised++;
+        },
+        (err: unknown) => this.fail(`Segment ${segment.path} could not be finalised`, err),
+      );
+    // Retention runs once this segment is no longer `closing` (it may then delete it, if it is already too old).
+    this.track(segment.path, closed, () => this.retain());
   }
 
   /** Retention passes run one at a time, so two never judge the same listing. */
   private retain(): Promise<void> {
     const run = this.retentionRun.then(async () => {
-      const keep = new Set(this.current === null ? [] : [this.current.path]);
+      const keep = new Set([...(this.current === null ? [] : [this.current.path]), ...this.closing]);
       const { retention, segmentSeconds } = this.options;
       try {
         const deleted = await applyRetention(this.base, retention, { nowMs: this.nowMs(), segmentSeconds, keep });

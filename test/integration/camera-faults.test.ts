@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { filter, firstValueFrom } from 'rxjs';
@@ -8,6 +8,7 @@ import { SilentTcpServer } from '../../src/bench/silent-tcp-server.js';
 import { createPipeline, type Prediction } from '../../src/index.js';
 import { runningChildren } from '../../src/process/children.js';
 import { LiveSource } from '../../src/sources/live-source.js';
+import { sourceFileName } from '../../src/sources/source-file-name.js';
 import type { SourceStateEvent } from '../../src/sources/source-state.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'visionpipe-faults-'));
@@ -33,7 +34,7 @@ function until(pipeline: { predictions$: import('rxjs').Observable<Prediction> }
 }
 
 describe.skipIf(!HAS_RTSP_SERVER && process.env['CI'] !== 'true')('camera faults stay with their camera (real RTSP servers on 127.0.0.1)', () => {
-  it('healthy cameras keep producing beside a dead port, a camera that never answers, a capture process killed with -9 and a camera that gives up; the event loop never stalls', async () => {
+  it('healthy cameras keep producing beside a dead port, a camera that never answers, a capture process and an encoder killed with -9 and a camera that gives up; the event loop never stalls', async () => {
     const a = await RtspServer.start({ port: await freePort(), framesDir: frames, fps: 10 });
     const b = await RtspServer.start({ port: await freePort(), framesDir: frames, fps: 10 });
     servers.push(a, b);
@@ -50,6 +51,7 @@ describe.skipIf(!HAS_RTSP_SERVER && process.env['CI'] !== 'true')('camera faults
         { uri: silent.url, capture, reconnect },
       ],
       model: 'centernet',
+      output: { video: join(dir, 'out', '{source}.mp4') },
     });
     const [camA, camB, dead, hung] = pipeline.sources;
     if (!(camB instanceof LiveSource) || camA === undefined || dead === undefined || hung === undefined) throw new Error('expected four live sources');
@@ -90,6 +92,14 @@ describe.skipIf(!HAS_RTSP_SERVER && process.env['CI'] !== 'true')('camera faults
       const bBack = n(camB.info.id);
       await until(pipeline, () => n(camB.info.id) >= bBack + 5 && n(camA.info.id) >= aBefore + 20);
 
+      // Its encoder dies too: the recording goes on in a new segment, the run goes on.
+      const encoderOf = (id: string) => runningChildren().find((c) => c.spawnargs.some((a) => a.includes(sourceFileName(id)) && a.endsWith('.partial')));
+      const encoder = encoderOf(camB.info.id);
+      expect(encoder?.pid).toBeGreaterThan(0);
+      process.kill(encoder!.pid!, 'SIGKILL');
+      const bAfterEncoder = n(camB.info.id);
+      await until(pipeline, () => n(camB.info.id) >= bAfterEncoder + 5 && encoderOf(camB.info.id) !== undefined && encoderOf(camB.info.id) !== encoder);
+
       const afterKill = states.slice(statesBeforeKill);
       const backoffB = afterKill.find((s) => s.source === camB.info.id && s.state === 'backoff');
       expect(backoffB?.reason).toContain('SIGKILL');
@@ -103,6 +113,10 @@ describe.skipIf(!HAS_RTSP_SERVER && process.env['CI'] !== 'true')('camera faults
       clearInterval(ticker);
     }
     const summary = await done;
+    const videos = readdirSync(join(dir, 'out'));
+    // Camera B's broken segment stays as .partial; everything else was finalised.
+    expect(videos.filter((f) => f.endsWith('.partial'))).toHaveLength(1);
+    expect(videos.filter((f) => f.startsWith(sourceFileName(camA.info.id)) && f.endsWith('.mp4')).length).toBeGreaterThan(0);
     // Nobody blocked the loop: not the connects to the silent camera (3 s each), not the kill, not the reconnects.
     expect(maxGapMs).toBeLessThan(1000);
     expect(Object.keys(summary.drops)).toEqual(pipeline.sources.map((s) => s.info.id));

@@ -6,7 +6,7 @@ import { applyRetention, segmentsToDelete, type SegmentOnDisk } from '../../../s
 import { segmentBaseOf } from '../../../src/sinks/segment-name.js';
 
 const T0 = Date.UTC(2026, 10, 27, 7, 35, 0);
-const seg = (startSeconds: number, sizeBytes = 100): SegmentOnDisk => ({ path: `s${startSeconds}`, startMs: T0 + startSeconds * 1000, sizeBytes });
+const seg = (startSeconds: number, sizeBytes = 100): SegmentOnDisk => ({ path: `s${startSeconds}`, segmentPath: `s${startSeconds}`, startMs: T0 + startSeconds * 1000, sizeBytes });
 const names = (list: SegmentOnDisk[]) => list.map((s) => s.path);
 
 describe('segmentsToDelete', () => {
@@ -42,11 +42,10 @@ describe('applyRetention', () => {
   let dir = '';
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("deletes only this output's segments, earlier runs' included, never other files", () => {
+  it("deletes only this output's segments, earlier runs' included (a crashed run's .partial too), never other files", () => {
     dir = mkdtempSync(join(tmpdir(), 'vp-retention-'));
     const keepers = [
       'cam.mp4',
-      'cam.20261127T073500Z.mp4.partial',
       'cam.20261127T073500Z.mkv',
       'cam.20261127T073500Z.jsonl',
       'cam2.20261127T073500Z.mp4',
@@ -59,8 +58,10 @@ describe('applyRetention', () => {
     mkdirSync(join(dir, 'cam.20261127T073400Z.mp4')); // a directory with a segment's name
     // earlier runs' segments (1000 bytes each) and this run's newest
     for (const stamp of ['073500Z', '073501Z', '073502Z', '073503Z']) writeFileSync(join(dir, `cam.20261127T${stamp}.mp4`), Buffer.alloc(1000));
+    // what a run killed with -9 leaves: its open segment, never finalised
+    writeFileSync(join(dir, 'cam.20261127T073459Z.mp4.partial'), Buffer.alloc(1000));
     return applyRetention(segmentBaseOf(join(dir, 'cam.mp4')), { maxAgeSeconds: null, maxTotalBytes: 2500 }, { nowMs: T0, segmentSeconds: 1 }).then((deleted) => {
-      expect(deleted.map((p) => p.slice(dir.length + 1))).toEqual(['cam.20261127T073500Z.mp4', 'cam.20261127T073501Z.mp4']);
+      expect(deleted.map((p) => p.slice(dir.length + 1))).toEqual(['cam.20261127T073459Z.mp4.partial', 'cam.20261127T073500Z.mp4', 'cam.20261127T073501Z.mp4']);
       expect(readdirSync(dir).sort()).toEqual([...keepers, 'cam.20261127T073400Z.mp4', 'cam.20261127T073502Z.mp4', 'cam.20261127T073503Z.mp4'].sort());
     });
   });

@@ -184,3 +184,62 @@ describe('SegmentedOutput retention', () => {
     expect(readdirSync(dir).sort()).toEqual(['cam.20261127T073502Z.mp4', 'cam.20261127T073503Z.mp4']);
   });
 });
+
+describe('SegmentedOutput when a segment writer dies', () => {
+  /** A file whose writes fail while `broken` says so (an encoder that was killed). */
+  class DyingFile implements SegmentFile<Item> {
+    aborted = false;
+    constructor(
+      readonly path: string,
+      private readonly broken: () => boolean,
+    ) {
+      writeFileSync(`${path}.partial`, '');
+    }
+    async write(): Promise<void> {
+      if (this.broken()) throw new VisionpipeError('VP_FFMPEG_FAILED', 'ffmpeg ended with signal SIGKILL');
+    }
+    async close(): Promise<string> {
+      renameSync(`${this.path}.partial`, this.path);
+      return this.path;
+    }
+    async abort(): Promise<string | null> {
+      this.aborted = true;
+      return `${this.path}.partial`;
+    }
+  }
+
+  it('keeps the broken segment as .partial and goes on in a new one; only failures in a row fail the output', async () => {
+    const files: DyingFile[] = [];
+    let failuresLeft = 0;
+    const out = new SegmentedOutput<Item, DyingFile>({
+      path: join(dir, 'cam.mp4'),
+      segmentSeconds: 10,
+      retention: NO_LIMITS,
+      timeMsOf: (item) => item.atMs,
+      openFile: (path) => {
+        const file = new DyingFile(path, () => file === files[0] && failuresLeft-- > 0);
+        files.push(file);
+        return file;
+      },
+    });
+    await out.write({ atMs: T0 });
+    failuresLeft = 1; // the first segment's encoder dies
+    await out.write({ atMs: T0 + 1000 });
+    expect(files).toHaveLength(2);
+    expect(files[0]?.aborted).toBe(true);
+    await out.write({ atMs: T0 + 2000 });
+    expect(await out.close()).toContain('(1 segment)');
+    // The new segment was named one second on: it never overwrites the broken one's .partial.
+    expect(readdirSync(dir).sort()).toEqual(['cam.20261127T073500Z.mp4.partial', 'cam.20261127T073501Z.mp4']);
+
+    const hopeless = new SegmentedOutput<Item, DyingFile>({
+      path: join(dir, 'no-disk.mp4'),
+      segmentSeconds: 10,
+      retention: NO_LIMITS,
+      timeMsOf: (item) => item.atMs,
+      openFile: (path) => new DyingFile(path, () => true),
+    });
+    await expect(hopeless.write({ atMs: T0 })).rejects.toMatchObject({ code: 'VP_FFMPEG_FAILED' });
+    await hopeless.abort();
+  });
+});
