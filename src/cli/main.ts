@@ -23,7 +23,7 @@ function positiveInt(value: string): number {
 program
   .command('run')
   .description('run a model over video files, RTSP / HTTP streams or cameras')
-  .argument('<sources...>', 'video file, rtsp:// URL, /dev/videoN or camera index; several share one inference worker')
+  .argument('[sources...]', 'video file, rtsp:// URL, /dev/videoN or camera index; several share one inference worker (default: the config file\'s sources)')
   .option('-m, --model <name|path>', 'model descriptor name in models/ or path to a descriptor .yaml (default: centernet)')
   .option('--engine <engine>', 'auto | onnx | tfjs | opencv (overrides the descriptor)')
   .option('-o, --output <file.mp4>', 'write the annotated video here')

@@ -5,6 +5,7 @@ import { createLogger } from '../log.js';
 import { createPipeline } from '../pipeline/create-pipeline.js';
 import { killAllChildren } from '../process/children.js';
 import type { RunSummary } from '../metrics/run-stats.js';
+import { VisionpipeError } from '../errors.js';
 import { formatSummary } from './format-summary.js';
 import { reportError } from './report-error.js';
 
@@ -81,7 +82,10 @@ export async function runCommand(sources: string[], flags: RunFlags): Promise<nu
       metrics: { port: flags.metricsPort },
       log: { level: verbose ? 'debug' : flags.logLevel },
     } as ConfigOverrides;
-    const config = loadConfig({ file: flags.config, overrides, sourceUris: sources, maxFrames: flags.maxFrames });
+    if (sources.length === 0 && flags.config === undefined) {
+      throw new VisionpipeError('VP_CONFIG_INVALID', 'No source to run', { expected: 'a video file, an rtsp:// URL or a camera after `run`, or a --config file that lists sources' });
+    }
+    const config = loadConfig({ file: flags.config, overrides, sourceUris: sources.length > 0 ? sources : undefined, maxFrames: flags.maxFrames });
     const log = createLogger(config.log.level, flags.jsonLogs === true ? { json: true } : {});
     const running = await createPipeline(config, { logger: log });
 

@@ -47,8 +47,10 @@ export async function finishRun(req: FinishRequest): Promise<RunSummary> {
   results.forEach((r, i) => {
     const name = req.sinks[i]?.name ?? `sink ${i}`;
     if (r.status === 'rejected') failures.push(`${name}: ${messageOf(r.reason).split('\n')[0]}`);
-    else if (finalise && typeof r.value === 'string') written[name] = r.value;
-    else if (r.value !== null) kept.push(r.value);
+    // A sink that never got a frame (a camera that never went live) wrote nothing: '' or null.
+    else if (r.value === null || r.value === '') return;
+    else if (finalise) written[name] = r.value;
+    else kept.push(r.value);
   });
   await req.closeRest().catch(() => undefined);
   const summary = req.summarize(written, notes);

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { renameSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { VisionpipeError } from '../errors.js';
 import type { AnnotatedFrame } from '../pipeline/frame.js';
@@ -131,7 +131,8 @@ export class VideoFileSink implements Sink {
     // Ending stdin lets ffmpeg write the moov atom: what was encoded stays a playable MP4.
     this.endInput();
     await this.killIfNotBy(this.stuckFinishMs, `did not finish within ${this.stuckFinishMs / 1000} s of the end of its input`, this.exited);
-    return this.frames > 0 ? this.partial : null;
+    // ffmpeg may have failed before creating the file (an unwritable place): never name a file that is not there.
+    return this.frames > 0 && existsSync(this.partial) ? this.partial : null;
   }
 
   /** Waits for `done`; a hung ffmpeg (not done within `ms`) is killed, and fails with `why`. */

@@ -103,3 +103,17 @@ describe('bad input: one clear message, exit code 1, no stack trace, no output p
     expect(r.stderr).toContain('expected a whole number');
   });
 });
+
+describe('run takes its sources from the config file when none is given', () => {
+  it('runs the config file sources, and says what is missing when there are none at all', () => {
+    const config = join(dir, 'sources.yaml');
+    writeFileSync(config, `source:\n  uri: ${clip}\nmodel: centernet\n`);
+    const ok = runCli(['run', '-c', config, '--quiet']);
+    expect(ok.stderr).not.toMatch(/visionpipe: error/);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/visionpipe: 5 frames/);
+    const none = runCli(['run', '--quiet']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('VP_CONFIG_INVALID: No source to run');
+  });
+});

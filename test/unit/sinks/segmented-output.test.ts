@@ -217,7 +217,7 @@ describe('SegmentedOutput when a segment writer dies', () => {
       retention: NO_LIMITS,
       timeMsOf: (item) => item.atMs,
       openFile: (path) => {
-        const file = new DyingFile(path, () => file === files[0] && failuresLeft-- > 0);
+        const file: DyingFile = new DyingFile(path, (): boolean => file === files[0] && failuresLeft-- > 0);
         files.push(file);
         return file;
       },
