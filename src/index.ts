@@ -19,3 +19,12 @@ export type { ModelDescriptor } from './models/descriptor-schema.js';
 export { toEventJson } from './pipeline/prediction-event.js';
 export { optimizeModel, type OptimizeOptions, type OptimizeReport, type VariantReport } from './models/optimize/optimize-model.js';
 export { convertModel } from './models/convert-model.js';
+export {
+  createTracker,
+  DEFAULT_TRACKER_OPTIONS,
+  type Track,
+  type TrackInput,
+  type TrackState,
+  type Tracker,
+  type TrackerOptions,
+} from './tracking/index.js';

@@ -4,6 +4,7 @@ import { benchCameraFaults, formatCameraFaults } from '../bench/camera-faults-be
 import { benchFilePipeline, formatBench, type BenchCase } from '../bench/file-pipeline-bench.js';
 import { benchInt8Resnet50, formatInt8Bench } from '../bench/int8-bench.js';
 import { benchLiveOverload, formatLiveOverload } from '../bench/live-overload-bench.js';
+import { benchTracking, formatTrackingBench } from '../bench/tracking-bench.js';
 import type { RunSummary } from '../metrics/run-stats.js';
 import { reportError } from './report-error.js';
 
@@ -47,6 +48,11 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
           '',
         ].join('\n'),
       );
+    }
+    if (flags.only === undefined || flags.only === 'tracking') {
+      process.stderr.write('bench: tracking …\n');
+      // The default detector's fps from this run (when it ran) puts the tracker's cost per frame in proportion.
+      process.stdout.write(`${formatTrackingBench(benchTracking(), { endToEndFps: viaOnnx?.fps })}\n`);
     }
     if (flags.only === undefined || flags.only === 'int8') {
       process.stderr.write('bench: int8 vs fp32 …\n');
