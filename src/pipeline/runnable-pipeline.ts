@@ -29,6 +29,9 @@ import type { Pipeline } from './create-pipeline.js';
 import { toEventJson } from './prediction-event.js';
 import { finishRun } from './finish-run.js';
 
+/** How often changed drop counts are written to the events file (as `drops` events). */
+const DROPS_EVENT_INTERVAL_MS = 60_000;
+
 export interface RunnableParts {
   config: Config;
   descriptor: ModelDescriptor;
@@ -75,7 +78,7 @@ export class RunnablePipeline implements Pipeline {
   }
 
   async run(): Promise<RunSummary> {
-    if (this.started) throw new Error('Pipeline.run() can be called once');
+    if (this.started) throw new Error(this.closed ? 'Pipeline.run() after close(): create a new pipeline' : 'Pipeline.run() can be called once');
     this.started = true;
     const { config, descriptor, sources, host, metrics, log } = this.parts;
     const spec = preprocessSpecOf(descriptor);
@@ -112,6 +115,17 @@ export class RunnablePipeline implements Pipeline {
       ended.add(s);
       if (s.failure !== undefined && config.pipeline.failWhen === 'any-source-failed') this.stop();
     };
+    // Drops by reason reach the events file too: cumulative per source, once a minute when they changed, and at the end.
+    const dropsSeen = new Map<string, string>();
+    const emitDrops = () => {
+      for (const s of sources) {
+        const key = JSON.stringify(s.drops);
+        if (dropsSeen.get(s.info.id) === key || Object.values(s.drops).every((n) => n === 0)) continue;
+        dropsSeen.set(s.info.id, key);
+        emitEvent({ type: 'drops', source: s.info.id, atMs: Date.now(), drops: { ...s.drops } });
+      }
+    };
+    const dropsTimer = setInterval(emitDrops, DROPS_EVENT_INTERVAL_MS).unref();
     for (const s of sources) s.start?.();
     const readers = sources.map((s, i) => readFrames(s, permits, config.source[i]?.maxFrames ?? null, this.control, () => onSourceEnd(s)));
 
@@ -154,7 +168,11 @@ export class RunnablePipeline implements Pipeline {
       sources,
       sinks,
       closeRest: () => this.close(),
-      endOfInput: () => endOfInputProblem(sources, config, ended, emitEvent),
+      endOfInput: () => {
+        clearInterval(dropsTimer);
+        emitDrops();
+        return endOfInputProblem(sources, config, ended, emitEvent);
+      },
       unsubscribeStates: () => stateSub.unsubscribe(),
       subjects: [this.predictions$, this.frames$, this.events$],
       summarize: (outputs, sourceProblems) =>
@@ -172,6 +190,11 @@ export class RunnablePipeline implements Pipeline {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Closed without running: nothing will ever come, so a `for await` over predictions() must end now.
+    if (!this.started) {
+      this.started = true;
+      for (const s of [this.predictions$, this.frames$, this.events$]) s.complete();
+    }
     const { sources, host, metrics } = this.parts;
     await Promise.allSettled(sources.map((s) => s.close()));
     await Promise.allSettled([host.close(), metrics?.close()]);

@@ -123,7 +123,8 @@ export class LiveSource implements FrameSource {
       this.wakeSleep = undefined;
     }
     this.ended = true;
-    this.setState('stopped', 0, this.lastFailure === undefined ? 'closed' : 'gave up');
+    // `failed` is final: it stays the source's state (in Prometheus too), so an alert can tell it from a normal close.
+    if (this.lastFailure === undefined) this.setState('stopped', 0, 'closed');
     this.wake(false);
     this.states$.complete();
   }
@@ -166,6 +167,10 @@ export class LiveSource implements FrameSource {
     proc.onMessage((msg: FromCapture) => {
       if (msg.type === 'ended') {
         endReason ??= msg.reason;
+        countDrops(msg.drops);
+      } else if (msg.type === 'alive') {
+        // Frames flow, maxFps skips them all: not a stall.
+        if (gotFrames) lastFrameAtMs = performance.now();
         countDrops(msg.drops);
       } else if (msg.type === 'opened') {
         this.info.fps = msg.fps;

@@ -120,7 +120,8 @@ describe.skipIf(!HAS_RTSP_SERVER && process.env['CI'] !== 'true')('camera faults
     // Nobody blocked the loop: not the connects to the silent camera (3 s each), not the kill, not the reconnects.
     expect(maxGapMs).toBeLessThan(1000);
     expect(Object.keys(summary.drops)).toEqual(pipeline.sources.map((s) => s.info.id));
-    expect(states.filter((s) => s.state === 'stopped')).toHaveLength(4);
+    // Every source ends in a final state: the one that gave up stays `failed`, the others are `stopped`.
+    expect(states.filter((s) => s.state === 'stopped').map((s) => s.source).sort()).toEqual([camA.info.id, camB.info.id, hung.info.id].sort());
     // Every capture process was reaped.
     expect(runningChildren().filter((c) => c.pid !== undefined && c.exitCode === null && c.signalCode === null)).toEqual([]);
   });

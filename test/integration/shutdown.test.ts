@@ -86,6 +86,20 @@ describe('shutdown always completes', () => {
       [3, 'VP_INFERENCE_FAILED'],
     ]);
     expect(written.filter((l) => l.type === 'prediction').map((l) => l.frameIndex)).toEqual([0, 1, 4, 5, 6]);
+    // The drops reach the events file too, as the summary has them.
+    expect(written.at(-1)).toMatchObject({ type: 'drops', source: 'clip.mp4', drops: { 'inference-error': 2 } });
+  });
+
+  it('close() without run(): the streams end at once, and run() afterwards is refused', async () => {
+    const pipeline = await createPipeline({ source: { uri: clip }, model: 'centernet' });
+    const iterated: Prediction[] = [];
+    const iteration = (async () => {
+      for await (const p of pipeline.predictions()) iterated.push(p);
+    })();
+    await pipeline.close();
+    await iteration;
+    expect(iterated).toEqual([]);
+    await expect(pipeline.run()).rejects.toThrow('after close()');
   });
 
   it('more failed frames in a row than pipeline.maxFailedFramesInARow fail the run, keeping what was written', async () => {

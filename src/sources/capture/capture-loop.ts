@@ -10,6 +10,9 @@ interface HeldFrame {
   readMs: number;
 }
 
+/** How often a capture whose frames are all skipped by maxFps says it is alive. */
+const ALIVE_INTERVAL_MS = 1000;
+
 /** Read errors in a row that end a connection (a single corrupt packet does not). */
 const MAX_READ_ERRORS_IN_A_ROW = 25;
 
@@ -29,6 +32,7 @@ export class CaptureLoop {
   private closing = false;
   private ended = false;
   private nextDueMs = 0;
+  private lastAliveMs = -Infinity;
 
   constructor(
     private readonly openCapture: OpenCapture,
@@ -95,6 +99,10 @@ export class CaptureLoop {
         if (doneMs < this.nextDueMs) {
           mat.release();
           this.drops['fps-cap']++;
+          if (doneMs - this.lastAliveMs >= ALIVE_INTERVAL_MS) {
+            this.lastAliveMs = doneMs;
+            this.post({ type: 'alive', drops: { ...this.drops } });
+          }
           continue;
         }
         // Due times advance by the interval (an even rate), but never bank credit for a burst after a gap.

@@ -48,6 +48,11 @@ export type FromCapture =
       data: Uint8Array;
       drops: CaptureDrops;
     }
+  /**
+   * Frames are arriving but none is passed on (skipped by maxFps): the camera is alive. At most one a second, so a
+   * low maxFps never looks like a stalled camera to the parent's watchdog.
+   */
+  | { type: 'alive'; drops: CaptureDrops }
   /** The capture is over (the process exits after this): why, and the final drop counts. */
   | { type: 'ended'; reason: string; connected: boolean; drops: CaptureDrops };
 

@@ -58,6 +58,18 @@ describe('CaptureLoop', () => {
     expect(end?.type === 'ended' && end.drops['fps-cap']).toBe(250 - frames.length);
   });
 
+  it('a cap below the stall timeout still says once a second that the camera is alive', async () => {
+    const clock = { nowMs: 0 };
+    const said = await runLoop(cameraAt(25, 250, clock), settings({ maxFps: 0.1 }), clock);
+    // 10 s at 0.1 fps: the frames at 0 s and at 10 s.
+    expect(said.filter((m) => m.type === 'frame')).toHaveLength(2);
+    const alive = said.filter((m) => m.type === 'alive');
+    // 10 s of skipped frames: one `alive` per second, carrying the fps-cap count so far.
+    expect(alive.length).toBeGreaterThanOrEqual(9);
+    expect(alive.length).toBeLessThanOrEqual(10);
+    expect(alive.at(-1)?.type === 'alive' && alive.at(-1)?.drops['fps-cap']).toBeGreaterThan(200);
+  });
+
   it('without a cap every frame is passed on when the parent keeps up, and the end says why', async () => {
     const clock = { nowMs: 0 };
     const said = await runLoop(cameraAt(25, 30, clock), settings(), clock);
