@@ -101,12 +101,16 @@ export class RunnablePipeline implements Pipeline {
       emitEvent({ ...event });
       metrics?.onState(event);
     });
-    const drop = (f: Frame, reason: DropReason) => {
-      const source = sourceOf.get(f.sourceId);
-      if (source !== undefined) source.drops[reason]++;
+    // Whatever ends a frame's trip (written, or dropped on the way) gives back what it holds.
+    const release = (f: Frame) => {
       bytesByFrame.delete(f);
       f.mat.release();
       permits.release();
+    };
+    const drop = (f: Frame, reason: DropReason) => {
+      const source = sourceOf.get(f.sourceId);
+      if (source !== undefined) source.drops[reason]++;
+      release(f);
     };
     const budgetOf = new Map(sources.map((s, i) => [s.info.id, s.info.kind === 'live' ? (config.source[i]?.maxStalenessMs ?? null) : null]));
     const staleness = { maxStalenessMs: (f: Frame) => budgetOf.get(f.sourceId) ?? null, onDrop: drop };
@@ -148,10 +152,8 @@ export class RunnablePipeline implements Pipeline {
       tap(({ frame, prediction, writeMs }) => {
         stats.add({ ...prediction.timingsMs, write: writeMs }, prediction.latencyMs, bytesByFrame.get(frame) ?? 0);
         metrics?.onWrite(writeMs);
-        bytesByFrame.delete(frame);
         this.frames$.next({ frame, prediction });
-        frame.mat.release();
-        permits.release();
+        release(frame);
       }),
       finalize(() => permits.close()),
       defaultIfEmpty(null),

@@ -1,5 +1,5 @@
 import type { ClearMotResult } from './clear-mot.js';
-import type { IdentityResult } from './identity.js';
+import { identityScores, type IdentityResult } from './identity.js';
 
 /** Identity scores without the trajectory pairs (which have no meaning across sequences: ids repeat). */
 export type IdentityScores = Omit<IdentityResult, 'pairs'>;
@@ -35,15 +35,5 @@ export function sumClearMot(results: readonly ClearMotResult[]): ClearMotResult 
 /** Identity scores over several sequences: IDTP / IDFP / IDFN summed, scores recomputed (TrackEval's way). */
 export function sumIdentity(results: readonly IdentityScores[]): IdentityScores {
   const total = (key: 'gtCount' | 'hypCount' | 'idtp' | 'idfp' | 'idfn'): number => results.reduce((a, r) => a + r[key], 0);
-  const [gtCount, hypCount, idtp, idfp, idfn] = [total('gtCount'), total('hypCount'), total('idtp'), total('idfp'), total('idfn')];
-  return {
-    gtCount,
-    hypCount,
-    idtp,
-    idfp,
-    idfn,
-    idf1: gtCount + hypCount === 0 ? Number.NaN : (2 * idtp) / (2 * idtp + idfp + idfn),
-    idp: hypCount === 0 ? Number.NaN : idtp / hypCount,
-    idr: gtCount === 0 ? Number.NaN : idtp / gtCount,
-  };
+  return identityScores({ gtCount: total('gtCount'), hypCount: total('hypCount'), idtp: total('idtp'), idfp: total('idfp'), idfn: total('idfn') });
 }

@@ -70,15 +70,18 @@ export function identityMetrics(frames: readonly EvalFrame[], options: Partial<M
   const gtIds = [...gtIndex.keys()];
   const hypIds = [...hypIndex.keys()];
   return {
-    gtCount,
-    hypCount,
-    idtp,
-    idfp,
-    idfn,
-    idf1: gtCount + hypCount === 0 ? Number.NaN : (2 * idtp) / (2 * idtp + idfp + idfn),
-    idp: hypCount === 0 ? Number.NaN : idtp / hypCount,
-    idr: gtCount === 0 ? Number.NaN : idtp / gtCount,
+    ...identityScores({ gtCount, hypCount, idtp, idfp, idfn }),
     pairs: pairs.map(([g, h]) => ({ gtId: gtIds[g]!, hypId: hypIds[h]!, idtp: shared(g, h) })),
+  };
+}
+
+/** IDF1 / IDP / IDR from the counts (one sequence, or several summed: TrackEval recomputes them the same way). */
+export function identityScores(c: Pick<IdentityResult, 'gtCount' | 'hypCount' | 'idtp' | 'idfp' | 'idfn'>): Omit<IdentityResult, 'pairs'> {
+  return {
+    ...c,
+    idf1: c.gtCount + c.hypCount === 0 ? Number.NaN : (2 * c.idtp) / (2 * c.idtp + c.idfp + c.idfn),
+    idp: c.hypCount === 0 ? Number.NaN : c.idtp / c.hypCount,
+    idr: c.gtCount === 0 ? Number.NaN : c.idtp / c.gtCount,
   };
 }
 
