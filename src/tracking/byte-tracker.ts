@@ -15,12 +15,26 @@ interface TrackRecord {
   lastSeenMs: number;
 }
 
+/** How one association stage scores and gates a (track, detection) pair. */
+interface StageGate {
+  /** Pairs whose similarity is below this are never matched. */
+  minSimilarity: number;
+  /** Similarity is IoU × detection score (ByteTrack's `fuse_score`) rather than IoU. */
+  weighByScore: boolean;
+}
+
 /**
  * ByteTrack (Zhang et al. 2022) on time instead of frames. Each update: predict every track to `timeMs`; match
  * high-score detections to all tracks, then low-score ones to the confirmed / lost tracks left over (a partly
  * occluded object's detection often scores low, and matching it keeps the track rather than losing it); start
  * tentative tracks from the unmatched high ones. Assignment minimises Σ (cost − gate) as ByteTrack's
  * `lap.lapjv(cost_limit)` does, so one good pair is never traded for two poor ones (that trade is an id switch).
+ *
+ * As in ByteTrack (its `fuse_score`, on except for MOT20), the first stage scores a pair by IoU × detection score
+ * and gates that at `matchIou`: a false positive, which mostly scores low, must overlap a track about twice as
+ * much as a confident detection to take it. Without this, a stray detection landing on a track whose object is
+ * hidden (so has no detection of its own to win the assignment) pulls the box off and corrupts its velocity, and
+ * the object comes back under a new id. The second stage stays on plain IoU: its detections are low by definition.
  *
  * Unlike ByteTrack, tracks created on the first update are not confirmed at once: every track needs `minHits`
  * matches, so a false positive on the first frame is treated like one on any other (`minHits: 1` confirms at birth).
@@ -59,9 +73,9 @@ export class ByteTracker implements Tracker {
     const high = usable.filter((d) => d.score >= o.highScore);
     const low = usable.filter((d) => d.score >= o.lowScore && d.score < o.highScore);
 
-    const first = this.associate(this.tracks, high, o.matchIou, timeMs);
+    const first = this.associate(this.tracks, high, { minSimilarity: o.matchIou, weighByScore: true }, timeMs);
     const secondPool = first.unmatchedTracks.filter((t) => t.state === 'confirmed' || t.state === 'lost');
-    const second = this.associate(secondPool, low, o.lowMatchIou, timeMs);
+    const second = this.associate(secondPool, low, { minSimilarity: o.lowMatchIou, weighByScore: false }, timeMs);
 
     const removed: TrackRecord[] = [];
     for (const t of first.unmatchedTracks) {
@@ -100,22 +114,26 @@ export class ByteTracker implements Tracker {
     this.lastTimeMs = undefined;
   }
 
-  /** One association stage: optimal IoU assignment of `detections` to `tracks`, gated at `minIou`. */
+  /**
+   * One association stage: optimal assignment of `detections` to `tracks` on similarity (IoU, or IoU × score),
+   * pairs below `minSimilarity` forbidden.
+   */
   private associate(
     tracks: readonly TrackRecord[],
     detections: readonly TrackInput[],
-    minIou: number,
+    gate: StageGate,
     timeMs: number,
   ): { unmatchedTracks: TrackRecord[]; unmatchedDetections: TrackInput[] } {
     // A 0 × n matrix cannot say how many columns it has, so solveAssignment would report none unmatched.
     if (tracks.length === 0) return { unmatchedTracks: [], unmatchedDetections: [...detections] };
     const boxes = tracks.map((t) => t.kalman.xyxy);
     const cost = boxes.map((box, i) =>
-      detections.map((d) =>
-        this.options.classAware && d.classId !== tracks[i]?.classId ? Infinity : 1 - iou(box, d.xyxy),
-      ),
+      detections.map((d) => {
+        if (this.options.classAware && d.classId !== tracks[i]?.classId) return Infinity;
+        return 1 - iou(box, d.xyxy) * (gate.weighByScore ? d.score : 1);
+      }),
     );
-    const { matches, unmatchedRows, unmatchedCols } = solveAssignment(cost, 1 - minIou, { objective: 'minCost' });
+    const { matches, unmatchedRows, unmatchedCols } = solveAssignment(cost, 1 - gate.minSimilarity, { objective: 'minCost' });
     for (const [row, col] of matches) {
       const t = tracks[row];
       const d = detections[col];

@@ -1,7 +1,10 @@
 import { ByteTracker } from './byte-tracker.js';
 import type { Tracker, TrackerOptions } from './types.js';
 
-/** The defaults documented on {@link TrackerOptions} (ByteTrack's, with its 0.8 / 0.5 cost gates as IoU). */
+/**
+ * The defaults documented on {@link TrackerOptions}: ByteTrack's, with its 0.8 / 0.5 cost gates as similarity
+ * (IoU × score in the first stage, IoU in the second), and a track buffer of 1.5 s rather than its 30 frames.
+ */
 export const DEFAULT_TRACKER_OPTIONS: Readonly<TrackerOptions> = Object.freeze({
   highScore: 0.5,
   lowScore: 0.1,
@@ -9,7 +12,7 @@ export const DEFAULT_TRACKER_OPTIONS: Readonly<TrackerOptions> = Object.freeze({
   matchIou: 0.2,
   lowMatchIou: 0.5,
   minHits: 3,
-  maxAgeMs: 1000,
+  maxAgeMs: 1500,
   classAware: true,
 });
 

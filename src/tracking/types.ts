@@ -45,13 +45,21 @@ export interface TrackerOptions {
   lowScore: number;
   /** An unmatched high detection starts a track only at or above this score. Default 0.6. */
   newTrackScore: number;
-  /** Minimum IoU for a first-stage match. Default 0.2. */
+  /**
+   * Minimum IoU × detection score for a first-stage match (ByteTrack's `fuse_score`): a detection scoring 0.9 needs
+   * IoU ≥ 0.22 with the track, one scoring 0.5 IoU ≥ 0.4, so a low-scoring false positive rarely takes over a track
+   * whose object is hidden. Default 0.2.
+   */
   matchIou: number;
   /** Minimum IoU for a second-stage (low-score) match. Default 0.5. */
   lowMatchIou: number;
   /** Matches needed before a track is confirmed. Default 3. */
   minHits: number;
-  /** A track unmatched for longer than this is removed. Default 1000 ms. */
+  /**
+   * A track unmatched for longer than this is removed; until then it is `lost` and can take its object back with
+   * the same id. Default 1500 ms: people hide behind one another for 1–2 s, and a live source dropping frames adds
+   * to the gap. Longer keeps ids through longer occlusions but lets a wrong detection take a stale track.
+   */
   maxAgeMs: number;
   /** Only detections of the track's class can match it. Default true. */
   classAware: boolean;

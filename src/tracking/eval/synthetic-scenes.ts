@@ -50,7 +50,7 @@ export function crossingScene(options: Partial<SceneOptions> = {}): Scene {
 /**
  * Objects hidden for up to ~0.9 s: pedestrians walking behind a parked van (one hidden, then one only partly, for
  * 1.5 s of low-score detections), one walking behind another coming the other way, and one overtaken by a faster
- * one (hidden ~0.65 s). 10 s at 25 fps, 1280×720. The tracker's default maxAgeMs is 1 s, so no occlusion is longer.
+ * one (hidden ~0.65 s). 10 s at 25 fps, 1280×720. No occlusion is longer than the tracker's default maxAgeMs (1.5 s).
  */
 export function occlusionScene(options: Partial<SceneOptions> = {}): Scene {
   const walk = (id: number, at: [x: number, y: number, ms: number], velocityPxPerS: [number, number]): SceneObject =>

@@ -119,8 +119,18 @@ describe('createTracker: two-stage association', () => {
   it('a low-score detection does not match a track it barely overlaps (lowMatchIou)', () => {
     const tracker = createTracker();
     feed(tracker, 3, 0, () => [det(box(0))]);
-    // IoU of box(0) and box(20) is 1/3: enough for a high detection (0.2), not for a low one (0.5).
+    // IoU of box(0) and box(20) is 1/3: enough for a high detection (× 0.9 = 0.3 ≥ 0.2), not for a low one (0.5).
     expect(tracker.update([det(box(20), 0.3)], 3 * FRAME_MS)[0]?.state).toBe('lost');
+  });
+
+  it('a high detection needs IoU × score ≥ matchIou: a weak one barely overlapping a track does not take it', () => {
+    // IoU of box(0) and box(20) is 1/3: × 0.9 = 0.3 matches; × 0.55 = 0.18 does not (a stray detection landing on
+    // a track whose object is hidden would otherwise pull it away). 0.55 is below newTrackScore: no new track either.
+    for (const [score, state] of [[0.9, 'confirmed'], [0.55, 'lost']] as const) {
+      const tracker = createTracker();
+      feed(tracker, 3, 0, () => [det(box(0))]);
+      expect(tracker.update([det(box(20), score)], 3 * FRAME_MS)).toEqual([expect.objectContaining({ id: 1, state })]);
+    }
   });
 });
 
@@ -205,7 +215,7 @@ describe('createTracker: input', () => {
       matchIou: 0.2,
       lowMatchIou: 0.5,
       minHits: 3,
-      maxAgeMs: 1000,
+      maxAgeMs: 1500,
       classAware: true,
     });
     expect(() => createTracker({ highScore: undefined })).not.toThrow();

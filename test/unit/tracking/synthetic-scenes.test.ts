@@ -147,7 +147,9 @@ describe('runScene', () => {
 /**
  * The scene suite through the real tracker, 8 seeds per scene, counts summed (TrackEval's way of combining
  * sequences). Measured on the tracker as of this test (MOTA / IDF1 / ID switches over the 8 seeds):
- *   crossing 0.857 / 0.911 / 25; occlusion 0.855 / 0.882 / 27; dense 0.823 / 0.876 / 86; dropped-frames 0.843 / 0.886 / 20.
+ *   crossing 0.861 / 0.926 / 24; occlusion 0.860 / 0.905 / 22; dense 0.826 / 0.888 / 66; dropped-frames 0.851 / 0.904 / 10.
+ * (Before the first stage gated IoU × score and maxAgeMs went from 1 s to 1.5 s: crossing 0.857 / 0.911 / 25;
+ * occlusion 0.855 / 0.882 / 27; dense 0.823 / 0.876 / 86; dropped-frames 0.843 / 0.886 / 20.)
  * Floors sit about 0.03–0.05 under those and switch ceilings ~50 % over, so they catch regressions, not noise from
  * a retuned tracker.
  */
@@ -159,10 +161,10 @@ describe('tracker on the synthetic scenes (createTracker defaults)', () => {
   const score = (name: SceneName): SceneScore => scores.get(name)!;
 
   it.each([
-    { scene: 'crossing', mota: 0.82, idf1: 0.9, idSwitches: 40 },
-    { scene: 'occlusion', mota: 0.82, idf1: 0.85, idSwitches: 40 },
-    { scene: 'dense', mota: 0.78, idf1: 0.84, idSwitches: 130 },
-    { scene: 'dropped-frames', mota: 0.8, idf1: 0.85, idSwitches: 35 },
+    { scene: 'crossing', mota: 0.82, idf1: 0.88, idSwitches: 36 },
+    { scene: 'occlusion', mota: 0.82, idf1: 0.87, idSwitches: 33 },
+    { scene: 'dense', mota: 0.79, idf1: 0.85, idSwitches: 100 },
+    { scene: 'dropped-frames', mota: 0.81, idf1: 0.86, idSwitches: 15 },
   ] as const)('$scene: MOTA ≥ $mota, IDF1 ≥ $idf1, ID switches ≤ $idSwitches', ({ scene, mota, idf1, idSwitches }) => {
     const s = score(scene);
     expect(s.clear.mota).toBeGreaterThanOrEqual(mota);
@@ -174,9 +176,9 @@ describe('tracker on the synthetic scenes (createTracker defaults)', () => {
     expect(score('crossing').identity.idf1).toBeGreaterThanOrEqual(0.9);
   });
 
-  // NOT MET yet (0.882 over 8 seeds; single seeds 0.842–0.929). Kept as an expected failure so the suite stays
-  // green and the target stays visible: when the tracker reaches it this test fails — turn `it.fails` into `it`.
-  it.fails('meets the issue-9 target IDF1 ≥ 0.9 on the occlusion scene (expected failure: not met yet)', () => {
+  // Met since the first stage gates IoU × score (0.882 → 0.905 over these 8 seeds; 0.878 → 0.914 over seeds 9–24,
+  // which the tracker was not tuned on): a stray detection no longer takes over the track of a hidden object.
+  it('meets the issue-9 target IDF1 ≥ 0.9 on the occlusion scene', () => {
     expect(score('occlusion').identity.idf1).toBeGreaterThanOrEqual(0.9);
   });
 });
