@@ -28,3 +28,17 @@ export {
   type Tracker,
   type TrackerOptions,
 } from './tracking/index.js';
+export {
+  OBJECT_EVENT_SCHEMA_VERSION,
+  OBJECT_EVENT_TYPES,
+  type ObjectEvent,
+  type ObjectEventType,
+  type ObjectStartEvent,
+  type ObjectUpdateEvent,
+  type ObjectEndEvent,
+  type ZoneEnterEvent,
+  type ZoneExitEvent,
+  type ZoneDwellEvent,
+  type LineCrossObjectEvent,
+} from './tracking/object-events.js';
+export type { LineCounts } from './tracking/lines.js';

@@ -1,5 +1,6 @@
 import type { Mat } from '../cv.js';
 import type { FrameResult } from '../postprocess/results.js';
+import type { TrackedFrame } from '../tracking/source-tracking.js';
 
 /** Numbers shown in the overlay. */
 export interface OverlayStats {
@@ -12,5 +13,6 @@ export interface OverlayStats {
 
 /** Draws on a frame in place. Style is set in the constructor; one method does the work. */
 export interface Annotator {
-  annotate(scene: Mat, result: FrameResult, stats: OverlayStats): void;
+  /** With `tracked` (a tracked source), draws the tracks, zones and lines instead of the raw detections. */
+  annotate(scene: Mat, result: FrameResult, stats: OverlayStats, tracked?: TrackedFrame | null): void;
 }

@@ -1,6 +1,8 @@
 import { cv, type Mat } from '../cv.js';
 import type { FrameResult } from '../postprocess/results.js';
+import type { TrackedFrame } from '../tracking/source-tracking.js';
 import type { Annotator, OverlayStats } from './annotator.js';
+import { drawTracking } from './track-drawing.js';
 
 /** A fixed, distinct BGR colour per class id. */
 export function classColor(classId: number): [number, number, number] {
@@ -16,10 +18,12 @@ export function classColor(classId: number): [number, number, number] {
 export class ResultAnnotator implements Annotator {
   constructor(private readonly style: { thicknessPx: number; overlay: boolean }) {}
 
-  annotate(scene: Mat, result: FrameResult, stats: OverlayStats): void {
+  annotate(scene: Mat, result: FrameResult, stats: OverlayStats, tracked: TrackedFrame | null = null): void {
     const font = cv.FONT_HERSHEY_SIMPLEX;
     const t = this.style.thicknessPx;
-    if (result.task === 'detection') {
+    if (tracked !== null) {
+      drawTracking(scene, tracked, t);
+    } else if (result.task === 'detection') {
       for (const det of result.detections) {
         const [x1, y1, x2, y2] = det.xyxy.map(Math.round) as [number, number, number, number];
         const color = new cv.Vec3(...classColor(det.classId));

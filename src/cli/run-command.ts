@@ -14,6 +14,9 @@ export interface RunFlags {
   engine?: string;
   output?: string;
   events?: string;
+  snapshots?: string;
+  /** false with --no-frame-events; commander sets true otherwise, which must not override the config file. */
+  frameEvents?: boolean;
   config?: string;
   maxFrames?: number;
   ringSize?: number;
@@ -77,7 +80,7 @@ export async function runCommand(sources: string[], flags: RunFlags): Promise<nu
     const overrides = {
       model: flags.model,
       engine: flags.engine,
-      output: { video: flags.output, events: flags.events },
+      output: { video: flags.output, events: flags.events, snapshots: flags.snapshots, frameEvents: flags.frameEvents === false ? false : undefined },
       pipeline: { ringSize: flags.ringSize },
       metrics: { port: flags.metricsPort },
       log: { level: verbose ? 'debug' : flags.logLevel },

@@ -27,11 +27,13 @@ export function loadConfig(
   if (options.sourceUris !== undefined || options.maxFrames !== undefined) {
     const fileSources = ([] as unknown[]).concat(merged['source'] ?? []);
     const uris = options.sourceUris ?? fileSources.map((s) => (s as { uri?: string }).uri);
-    merged['source'] = uris.map((uri, i) => ({
+    const sources = uris.map((uri, i) => ({
       ...(isPlainObject(fileSources[i]) ? fileSources[i] : isPlainObject(fileSources[0]) ? fileSources[0] : {}),
       uri,
       ...(options.maxFrames === undefined ? {} : { maxFrames: options.maxFrames }),
     }));
+    // One source stays one object, so that errors name its keys source.x (as written), not source.0.x.
+    merged['source'] = sources.length === 1 && !Array.isArray(merged['source']) ? sources[0] : sources;
   }
   return parseConfig(merged, options.file);
 }

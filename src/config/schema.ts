@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { LinesSchema, ZonesSchema } from '../tracking/geometry-schema.js';
+import { SourceTrackSchema } from '../tracking/track-schema.js';
 
 /**
  * The one schema for a run's configuration. YAML files, CLI flags and library callers all go through it
@@ -66,6 +68,21 @@ export const SourceSchema = z
     allowTruncated: z.boolean().default(false),
     reconnect: ReconnectSchema.prefault({}),
     capture: CaptureSchema.prefault({}),
+    /**
+     * Detection models: follow objects from frame to frame (stable ids, object events). true or {} = on with the
+     * defaults, or tracker options; not given = on exactly when the source has zones or lines.
+     */
+    track: SourceTrackSchema,
+    /** Polygons whose enter / exit / dwell become events (tracked sources). */
+    zones: ZonesSchema,
+    /** Directed lines whose crossings are counted, per class and direction (tracked sources). */
+    lines: LinesSchema,
+  })
+  .superRefine((source, ctx) => {
+    if (source.track === false && (source.zones.length > 0 || source.lines.length > 0)) {
+      const message = 'zones and lines need tracking: remove `track: false` (or the zones and lines)';
+      ctx.addIssue({ code: 'custom', path: ['track'], message });
+    }
   })
   .describe('where frames come from');
 
@@ -104,13 +121,32 @@ export const AnnotateSchema = z.strictObject({
   overlay: z.boolean().default(true),
   /** Line thickness in pixels. */
   thicknessPx: positiveInt.max(20).default(2),
+  /** Tracked sources: the trail drawn behind each object, as its last this many positions (0 = none). */
+  trailPoints: nonNegativeInt.max(1000).default(20),
 });
 
 export const OutputSchema = z.strictObject({
   /** Annotated H.264 MP4 path; null = no video. */
   video: z.string().min(1).nullable().default(null),
-  /** JSON-lines predictions path; null = none. */
+  /** JSON-lines events path (predictions, object events, state changes); null = none. */
   events: z.string().min(1).nullable().default(null),
+  /** Write one `prediction` line per frame to the events file; false = object and state events only. */
+  frameEvents: z.boolean().default(true),
+  /**
+   * A directory for JPEG snapshots of tracked objects (the best frame of the track so far) at object.start,
+   * object.end, zone.enter and line.cross; events carry the path. null = none.
+   */
+  snapshots: z.string().min(1).nullable().default(null),
+  snapshot: z
+    .strictObject({
+      /** crop: the object's box with a margin; full: the whole frame with the box drawn. */
+      mode: z.enum(['crop', 'full']).default('crop'),
+      /** JPEG quality 1–100. */
+      quality: z.number().int().min(1).max(100).default(85),
+      /** crop: margin around the box, as a fraction of its width / height on each side. */
+      marginFraction: z.number().min(0).max(2).default(0.15),
+    })
+    .prefault({}),
   /** x264 constant rate factor (lower = better quality, bigger file). */
   crf: nonNegativeInt.max(51).default(23),
   /** x264 preset. */

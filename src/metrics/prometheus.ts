@@ -5,6 +5,8 @@ import { VisionpipeError } from '../errors.js';
 import type { Prediction } from '../pipeline/frame.js';
 import type { FrameSource } from '../sources/frame-source.js';
 import type { SourceState, SourceStateEvent } from '../sources/source-state.js';
+import type { ObjectEvent } from '../tracking/object-events.js';
+import type { SourceTracking } from '../tracking/source-tracking.js';
 
 const STATES: readonly SourceState[] = ['connecting', 'live', 'stalled', 'backoff', 'failed', 'stopped'];
 const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 2, 5];
@@ -21,6 +23,9 @@ export class MetricsServer {
   private readonly latency: Histogram<'source'>;
   private readonly stage: Histogram<'stage'>;
   private readonly state: Gauge<'source' | 'state'>;
+  private readonly objectEvents: Counter<'source' | 'type'>;
+  private readonly lineCrossings: Counter<'source' | 'line' | 'class' | 'direction'>;
+  private trackings: ReadonlyMap<string, SourceTracking> = new Map();
 
   private constructor(
     private readonly server: Server,
@@ -51,6 +56,42 @@ export class MetricsServer {
     this.stage = new Histogram({ name: 'visionpipe_stage_seconds', help: 'Time per frame in each pipeline stage', labelNames: ['stage'], buckets: LATENCY_BUCKETS_S, registers });
     this.state = new Gauge({ name: 'visionpipe_source_state', help: '1 for the state each source is in (live sources; files report live while read)', labelNames: ['source', 'state'], registers });
     for (const s of sources) this.onState({ source: s.info.id, state: s.info.kind === 'live' ? 'connecting' : 'live' });
+    this.objectEvents = new Counter({ name: 'visionpipe_object_events_total', help: 'Object events emitted (tracked sources), by source and type', labelNames: ['source', 'type'], registers });
+    this.lineCrossings = new Counter({
+      name: 'visionpipe_line_crossings_total',
+      help: 'Counted line crossings, by source, line, class and direction (in / out)',
+      labelNames: ['source', 'line', 'class', 'direction'],
+      registers,
+    });
+    const trackingsNow = () => this.trackings;
+    new Gauge({
+      name: 'visionpipe_tracked_objects',
+      help: 'Objects followed now (confirmed tracks, seen or briefly lost), by source',
+      labelNames: ['source'],
+      registers,
+      collect() {
+        for (const [source, t] of trackingsNow()) this.set({ source }, t.activeObjects);
+      },
+    });
+    new Gauge({
+      name: 'visionpipe_zone_occupancy',
+      help: 'Objects inside each zone now',
+      labelNames: ['source', 'zone'],
+      registers,
+      collect() {
+        for (const [source, t] of trackingsNow()) for (const z of t.zoneOccupancy()) this.set({ source, zone: z.zone }, z.total);
+      },
+    });
+  }
+
+  /** The tracked sources whose live numbers (objects followed, zone occupancy) are read at each scrape. */
+  trackTracking(trackings: ReadonlyMap<string, SourceTracking>): void {
+    this.trackings = trackings;
+  }
+
+  onObjectEvent(e: ObjectEvent): void {
+    this.objectEvents.inc({ source: e.source, type: e.type });
+    if (e.type === 'line.cross') this.lineCrossings.inc({ source: e.source, line: e.line, class: e.label ?? String(e.classId), direction: e.direction });
   }
 
   /** Listens on host:port (0 = any free port). Resolves once listening; a port in use is a clear error. */

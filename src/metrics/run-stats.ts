@@ -1,7 +1,7 @@
 import type { StageTimingsMs } from '../pipeline/frame.js';
 import { Histogram, type PercentileSummary } from './histogram.js';
 
-export const STAGES = ['read', 'preprocess', 'queue', 'infer', 'postprocess', 'annotate', 'write'] as const satisfies ReadonlyArray<keyof StageTimingsMs>;
+export const STAGES = ['read', 'preprocess', 'queue', 'infer', 'postprocess', 'track', 'annotate', 'write'] as const satisfies ReadonlyArray<keyof StageTimingsMs>;
 
 /** The closing numbers of a run. */
 export interface RunSummary {
@@ -27,6 +27,10 @@ export interface RunSummary {
   sourceProblems: string[];
   /** Files written, by sink name. */
   outputs: Record<string, string>;
+  /** Tracked sources: object events emitted, by type (empty when nothing is tracked). */
+  objectEvents: Record<string, number>;
+  /** Tracked sources: each line's final counts. */
+  lineCounts: { source: string; line: string; in: number; out: number; byClass: Record<string, { in: number; out: number }> }[];
   engine: string;
 }
 
@@ -36,7 +40,7 @@ export interface RunSummary {
  */
 export class RunStats {
   frames = 0;
-  private readonly sums: StageTimingsMs = { read: 0, preprocess: 0, queue: 0, infer: 0, postprocess: 0, annotate: 0, write: 0 };
+  private readonly sums: StageTimingsMs = { read: 0, preprocess: 0, queue: 0, infer: 0, postprocess: 0, track: 0, annotate: 0, write: 0 };
   private readonly latencyMs = new Histogram();
   /** Latencies since the last latencyWindow() call. */
   private readonly windowLatencyMs = new Histogram();
@@ -52,7 +56,8 @@ export class RunStats {
     this.bytesCopied += bytesCopied;
   }
 
-  summary(nowMs: number, extra: Pick<RunSummary, 'drops' | 'ringWaits' | 'stoppedEarly' | 'outputs' | 'engine' | 'sourceProblems'>): RunSummary {
+  summary(nowMs: number, extra: Pick<RunSummary, 'drops' | 'ringWaits' | 'stoppedEarly' | 'outputs' | 'engine' | 'sourceProblems'> &
+      Partial<Pick<RunSummary, 'objectEvents' | 'lineCounts'>>): RunSummary {
     const elapsedMs = nowMs - this.startMs;
     const n = Math.max(1, this.frames);
     const mean = Object.fromEntries(STAGES.map((s) => [s, this.sums[s] / n])) as unknown as StageTimingsMs;
@@ -68,6 +73,8 @@ export class RunStats {
         max: this.latencyMs.max,
       },
       bytesCopiedPerFrame: this.bytesCopied / n,
+      objectEvents: {},
+      lineCounts: [],
       ...extra,
     };
   }

@@ -1,7 +1,8 @@
-import type { EngineName } from '../config/schema.js';
+import type { Config, EngineName } from '../config/schema.js';
 import { VisionpipeError } from '../errors.js';
 import type { EngineInfo } from '../inference/engine.js';
 import type { ModelDescriptor } from '../models/descriptor-schema.js';
+import { trackSettingsOf } from '../tracking/track-schema.js';
 
 /** The model's declared input shape must agree with the descriptor (dynamic dimensions agree with anything). */
 export function checkModelInput(info: EngineInfo, d: ModelDescriptor, expected: readonly number[]): void {
@@ -29,4 +30,18 @@ export function checkEngineFormat(engine: EngineName, d: ModelDescriptor): void 
       hint: 'Use --engine auto (the descriptor’s engine), or convert the model first (visionpipe convert).',
     });
   }
+}
+
+/** Tracking needs boxes: a tracked source with a classification model is a config error, found before anything runs. */
+export function checkTracking(config: Config, descriptor: ModelDescriptor): void {
+  if (descriptor.task === 'detection') return;
+  config.source.forEach((source, i) => {
+    if (trackSettingsOf(source) === null) return;
+    const key = config.source.length === 1 ? 'source' : `source.${i}`;
+    throw new VisionpipeError('VP_CONFIG_INVALID', `${key} is tracked (track, zones or lines), but model ${descriptor.name} is a ${descriptor.task} model`, {
+      value: descriptor.name,
+      expected: 'a detection model (e.g. centernet) for tracking, zones and lines',
+      hint: `Remove ${key}.track, zones and lines, or choose a detection model.`,
+    });
+  });
 }

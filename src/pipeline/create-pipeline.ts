@@ -18,8 +18,10 @@ import type { Sink } from '../sinks/sink.js';
 import type { FrameSource } from '../sources/frame-source.js';
 import { openSources } from '../sources/open-source.js';
 import type { SourceStateEvent } from '../sources/source-state.js';
-import { checkEngineFormat, checkModelInput } from './check-model-input.js';
+import { checkEngineFormat, checkModelInput, checkTracking } from './check-model-input.js';
 import type { AnnotatedFrame, Prediction } from './frame.js';
+import type { ObjectEvent } from '../tracking/object-events.js';
+import { prepareOutputDir } from '../sinks/output-path.js';
 import { RunnablePipeline } from './runnable-pipeline.js';
 
 /** Parts a caller (a test, an embedding program) provides instead of the ones the config would make. */
@@ -54,6 +56,13 @@ export interface Pipeline {
   readonly frames$: Observable<AnnotatedFrame>;
   /** The Prometheus endpoint (`metrics.port` set), e.g. http://127.0.0.1:9464/metrics; null when off. */
   readonly metricsUrl: string | null;
+  /** This run's id: the prefix of its object events' ids and of its snapshot file names. */
+  readonly runId: string;
+  /**
+   * Object events of tracked sources (object.start / update / end, zone.enter / exit / dwell, line.cross; see
+   * ObjectEvent), in the order they were decided; each also goes to events$ and the events file.
+   */
+  readonly objectEvents$: Observable<ObjectEvent>;
   /** Live sources' state changes: connecting, live, stalled, backoff, failed, stopped. */
   readonly states$: Observable<SourceStateEvent>;
   /**
@@ -75,6 +84,8 @@ export interface Pipeline {
    * before run().
    */
   predictions(options?: { maxBuffered?: number }): AsyncIterable<Prediction> & { readonly dropped: number };
+  /** Object events as an async iterable, bounded like predictions(). Call before run(). */
+  objectEvents(options?: { maxBuffered?: number }): AsyncIterable<ObjectEvent> & { readonly dropped: number };
   /** Releases the worker and the source without running (run() releases them itself). */
   close(): Promise<void>;
 }
@@ -97,6 +108,8 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
     });
   }
   const eventsPath = config.output.events === null ? null : prepareOutputPath(config.output.events, 'events output');
+  checkTracking(config, declared);
+  const snapshotsDir = config.output.snapshots === null ? null : prepareOutputDir(config.output.snapshots, 'snapshots');
   const ffmpeg = videoPath === null ? null : locateFfmpeg();
   if (ffmpeg !== null) log.info({ ffmpeg: ffmpeg.path, via: ffmpeg.via }, 'ffmpeg found');
 
@@ -121,8 +134,9 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
     sources,
     host,
     metrics,
-    outputs: { videoPath, eventsPath, ffmpegPath: ffmpeg?.path ?? null },
+    outputs: { videoPath, eventsPath, ffmpegPath: ffmpeg?.path ?? null, snapshotsDir },
     extraSinks: inject.sinks ?? [],
     log,
   });
 }
+

@@ -1,5 +1,6 @@
 import type { Mat } from '../cv.js';
 import type { FrameResult } from '../postprocess/results.js';
+import type { Track } from '../tracking/types.js';
 
 /** A decoded frame as it leaves its source (BGR, 8-bit). Owned by the pipeline, released after the sinks. */
 export interface Frame {
@@ -24,6 +25,8 @@ export interface StageTimingsMs {
   queue: number;
   infer: number;
   postprocess: number;
+  /** Tracking, zones and lines (0 for sources that are not tracked). */
+  track: number;
   annotate: number;
   write: number;
 }
@@ -35,6 +38,8 @@ export interface Prediction {
   timestampMs: number;
   sizeWh: [number, number];
   result: FrameResult;
+  /** Tracked sources: the objects followed in this frame (confirmed tracks, seen now or predicted while lost). */
+  tracks?: Track[];
   /** read → prediction emitted. */
   latencyMs: number;
   timingsMs: Omit<StageTimingsMs, 'write'>;

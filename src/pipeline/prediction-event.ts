@@ -18,6 +18,19 @@ export function toEventJson(p: Prediction): Record<string, unknown> {
       : {
           classifications: p.result.classifications.map((c) => ({ label: c.label, classId: c.classId, score: round3(c.score) })),
         };
+  const tracks =
+    p.tracks === undefined
+      ? {}
+      : {
+          tracks: p.tracks.map((t) => ({
+            trackId: t.id,
+            label: t.label,
+            classId: t.classId,
+            score: round3(t.score),
+            xyxy: t.xyxy.map(round1),
+            state: t.state,
+          })),
+        };
   return {
     type: 'prediction',
     source: p.sourceId,
@@ -25,6 +38,7 @@ export function toEventJson(p: Prediction): Record<string, unknown> {
     timestampMs: round3(p.timestampMs),
     task: p.result.task,
     ...body,
+    ...tracks,
     latencyMs: round3(p.latencyMs),
     timingsMs: Object.fromEntries(Object.entries(p.timingsMs).map(([k, v]) => [k, round3(v)])),
   };

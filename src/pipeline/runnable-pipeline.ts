@@ -1,4 +1,4 @@
-import { Subject, defaultIfEmpty, finalize, lastValueFrom, merge, tap, type Observable } from 'rxjs';
+import { Subject, concatMap, defaultIfEmpty, finalize, from, lastValueFrom, map, merge, of, tap, type Observable } from 'rxjs';
 import { ResultAnnotator } from '../annotate/result-annotator.js';
 import type { Config } from '../config/schema.js';
 import type { InferenceHost } from '../inference/inference-host.js';
@@ -28,6 +28,15 @@ import { Permits } from './permits.js';
 import type { Pipeline } from './create-pipeline.js';
 import { toEventJson } from './prediction-event.js';
 import { finishRun } from './finish-run.js';
+import { ObjectEventPublisher, newRunId } from './object-event-publisher.js';
+import { trackFrames } from './operators/track-frames.js';
+import { SnapshotStore } from '../snapshots/snapshot-store.js';
+import type { ObjectEvent } from '../tracking/object-events.js';
+import { SourceTracking } from '../tracking/source-tracking.js';
+import { trackSettingsOf } from '../tracking/track-schema.js';
+
+/** Snapshot files one run keeps at most (the oldest of this run are deleted beyond it). */
+const MAX_SNAPSHOT_FILES = 10_000;
 
 /** How often changed drop counts are written to the events file (as `drops` events). */
 const DROPS_EVENT_INTERVAL_MS = 60_000;
@@ -49,6 +58,8 @@ export class RunnablePipeline implements Pipeline {
   readonly frames$ = new Subject<AnnotatedFrame>();
   readonly states$: Observable<SourceStateEvent>;
   readonly events$ = new Subject<Record<string, unknown>>();
+  readonly objectEvents$ = new Subject<ObjectEvent>();
+  readonly runId = newRunId();
   readonly engine: string;
   readonly metricsUrl: string | null;
   readonly config: Config;
@@ -77,6 +88,10 @@ export class RunnablePipeline implements Pipeline {
     return toAsyncIterable(this.predictions$, options);
   }
 
+  objectEvents(options: { maxBuffered?: number } = {}): AsyncIterable<ObjectEvent> & { readonly dropped: number } {
+    return toAsyncIterable(this.objectEvents$, options);
+  }
+
   async run(): Promise<RunSummary> {
     if (this.started) throw new Error(this.closed ? 'Pipeline.run() after close(): create a new pipeline' : 'Pipeline.run() can be called once');
     this.started = true;
@@ -87,6 +102,12 @@ export class RunnablePipeline implements Pipeline {
     const anyLive = sources.some((s) => s.info.kind === 'live');
     const permits = new Permits(anyLive ? config.pipeline.ringSize : Math.max(config.pipeline.maxInFlight, config.pipeline.ringSize));
     const sinks = [...openSinks(config, sources, this.parts.outputs, log), ...this.parts.extraSinks];
+    const trackings = trackingsOf(config, descriptor, sources);
+    const snapshotsDir = this.parts.outputs.snapshotsDir;
+    const snapshots =
+      snapshotsDir === null || trackings.size === 0
+        ? null
+        : new SnapshotStore({ dir: snapshotsDir, ...config.output.snapshot, runId: this.runId, maxFiles: MAX_SNAPSHOT_FILES });
     const stats = new RunStats(performance.now());
     const annotator = config.annotate.enabled || this.parts.outputs.videoPath !== null ? new ResultAnnotator(config.annotate) : null;
     const bytesByFrame = new Map<Frame, number>();
@@ -96,6 +117,20 @@ export class RunnablePipeline implements Pipeline {
       this.events$.next(event);
       for (const sink of sinks) sink.writeEvent?.(event);
     };
+    const publisher = new ObjectEventPublisher(
+      (event) => {
+        this.objectEvents$.next(event);
+        emitEvent(event as unknown as Record<string, unknown>);
+        metrics?.onObjectEvent(event);
+      },
+      snapshots,
+      log,
+      this.runId,
+    );
+    // The decoder keeps the low-score boxes ByteTrack's second stage uses; trackFrames shows only minScore and up.
+    const lowScores = [...trackings.values()].map((t) => t.lowScore);
+    const decodeMinScore = Math.min(config.postprocess.minScore, ...lowScores);
+    metrics?.trackTracking(trackings);
     const stateSub = this.states$.subscribe((event) => {
       log.info({ source: event.source, state: event.state, attempt: event.attempt, reason: event.reason, retryInMs: event.retryInMs }, `source ${event.state}`);
       emitEvent({ ...event });
@@ -141,8 +176,15 @@ export class RunnablePipeline implements Pipeline {
         frameErrors.failed(frame, err);
       }),
       tap(() => frameErrors.succeeded()),
-      decodeFrames(createDecoder(descriptor, config.postprocess)),
+      decodeFrames(createDecoder(descriptor, { ...config.postprocess, minScore: decodeMinScore })),
+      trackFrames(trackings, snapshots, config.postprocess.minScore),
       annotateFrames(annotator, new FpsMeter()),
+      // Object events go out after the frame is annotated and before it is written (their snapshots first).
+      concatMap((annotated) =>
+        annotated.tracked === null || annotated.tracked.events.length === 0
+          ? of(annotated)
+          : from(publisher.publish(annotated.tracked.events)).pipe(map(() => annotated)),
+      ),
       tap((annotated) => {
         metrics?.onPrediction(annotated.prediction);
         this.predictions$.next(annotated.prediction);
@@ -165,6 +207,8 @@ export class RunnablePipeline implements Pipeline {
     } catch (err) {
       flowError = err;
     }
+    // Objects still followed end with the input (zone exits, object.end), before the outputs close.
+    for (const tracking of trackings.values()) await publisher.publish(tracking.finish()).catch(() => undefined);
     return finishRun({
       flowError,
       sources,
@@ -176,7 +220,7 @@ export class RunnablePipeline implements Pipeline {
         return endOfInputProblem(sources, config, ended, emitEvent);
       },
       unsubscribeStates: () => stateSub.unsubscribe(),
-      subjects: [this.predictions$, this.frames$, this.events$],
+      subjects: [this.predictions$, this.frames$, this.events$, this.objectEvents$],
       summarize: (outputs, sourceProblems) =>
         stats.summary(performance.now(), {
           drops: Object.fromEntries(sources.map((s) => [s.info.id, { ...s.drops }])),
@@ -185,6 +229,10 @@ export class RunnablePipeline implements Pipeline {
           outputs,
           engine: this.engine,
           sourceProblems,
+          objectEvents: Object.fromEntries(publisher.countsByType),
+          lineCounts: [...trackings.values()].flatMap((t) =>
+            t.lineCounts().map(({ line, counts }) => ({ source: t.sourceId, line, ...counts })),
+          ),
         }),
     });
   }
@@ -195,10 +243,24 @@ export class RunnablePipeline implements Pipeline {
     // Closed without running: nothing will ever come, so a `for await` over predictions() must end now.
     if (!this.started) {
       this.started = true;
-      for (const s of [this.predictions$, this.frames$, this.events$]) s.complete();
+      for (const s of [this.predictions$, this.frames$, this.events$, this.objectEvents$]) s.complete();
     }
     const { sources, host, metrics } = this.parts;
     await Promise.allSettled(sources.map((s) => s.close()));
     await Promise.allSettled([host.close(), metrics?.close()]);
   }
+}
+
+/** One SourceTracking per tracked source (detection models only; createPipeline refuses tracking otherwise). */
+function trackingsOf(config: Config, descriptor: ModelDescriptor, sources: readonly FrameSource[]): Map<string, SourceTracking> {
+  const out = new Map<string, SourceTracking>();
+  if (descriptor.task !== 'detection') return out;
+  sources.forEach((s, i) => {
+    const sourceConfig = config.source[i];
+    const settings = sourceConfig === undefined ? null : trackSettingsOf(sourceConfig);
+    if (sourceConfig === undefined || settings === null) return;
+    const options = { sourceId: s.info.id, settings, zones: sourceConfig.zones, lines: sourceConfig.lines, trailPoints: config.annotate.trailPoints };
+    out.set(s.info.id, new SourceTracking(options));
+  });
+  return out;
 }

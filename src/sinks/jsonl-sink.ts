@@ -85,7 +85,12 @@ export class JsonlSink implements Sink {
   private readonly nowMs: () => number;
   private ended = false;
 
-  constructor(path: string, private readonly segments: JsonlSegmentOptions | null = null) {
+  /** With `frameEvents: false`, the per-frame `prediction` lines are left out (object and state events only). */
+  constructor(
+    path: string,
+    private readonly segments: JsonlSegmentOptions | null = null,
+    private readonly options: { frameEvents: boolean } = { frameEvents: true },
+  ) {
     this.nowMs = segments?.nowMs ?? Date.now;
     if (segments === null) {
       const file = new JsonlFile(path);
@@ -107,6 +112,7 @@ export class JsonlSink implements Sink {
   }
 
   async write(frame: AnnotatedFrame): Promise<void> {
+    if (!this.options.frameEvents) return;
     const { prediction } = frame;
     // A file source's timestamps are media time from 0, not a date: its lines go by the clock.
     const live = this.segments?.liveSourceIds.has(prediction.sourceId) === true;

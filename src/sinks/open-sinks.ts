@@ -10,6 +10,8 @@ export interface SinkOutputs {
   videoPath: string | null;
   eventsPath: string | null;
   ffmpegPath: string | null;
+  /** The snapshot folder (created, writable), or null for none. */
+  snapshotsDir: string | null;
 }
 
 /** The sinks a run writes to, from the config's output section. The caller owns them (closes or aborts each). */
@@ -24,7 +26,8 @@ export function openSinks(config: Config, sources: readonly FrameSource[], outpu
   }
   if (eventsPath !== null) {
     const segmented = segmentSeconds !== null && liveSourceIds.size > 0;
-    sinks.push(new JsonlSink(eventsPath, segmented ? { segmentSeconds, retention, liveSourceIds, log } : null));
+    const options = { frameEvents: config.output.frameEvents };
+    sinks.push(new JsonlSink(eventsPath, segmented ? { segmentSeconds, retention, liveSourceIds, log } : null, options));
   }
   if (sinks.length === 0) log.debug('no outputs configured: predictions go to subscribers only');
   return sinks;

@@ -30,6 +30,29 @@ export function prepareOutputPath(path: string, what: string): string {
 }
 
 /**
+ * Checks that an output folder can be written to: creates it (and its parents) if missing, and refuses a file or
+ * a folder we cannot write to. Returns the absolute path.
+ */
+export function prepareOutputDir(path: string, what: string): string {
+  const abs = resolve(path);
+  try {
+    if (statSync(abs, { throwIfNoEntry: false })?.isFile() === true) {
+      throw new VisionpipeError('VP_OUTPUT_UNWRITABLE', `The ${what} path is a file`, { value: path, expected: 'a folder path such as out/snapshots' });
+    }
+    makeDirs(abs);
+    accessSync(abs, constants.W_OK);
+  } catch (cause) {
+    if (cause instanceof VisionpipeError) throw cause;
+    throw new VisionpipeError('VP_OUTPUT_UNWRITABLE', `Cannot write to the ${what} folder`, {
+      value: path,
+      expected: `a writable folder (${(cause as Error).message})`,
+      cause,
+    });
+  }
+  return abs;
+}
+
+/**
  * mkdir -p, one level at a time. (Node's `mkdirSync(…, { recursive: true })` never returns for a path under
  * /proc, where mkdir keeps answering ENOENT: seen here.)
  */

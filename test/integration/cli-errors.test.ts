@@ -31,6 +31,24 @@ const wrongShapeDescriptor = descriptor('wrong-shape', join(centernetDir, 'cente
 const layersDescriptor = descriptor('layers-model', join(centernetDir, 'centernet.json'), 512, 'tfjs-layers');
 const badConfig = join(dir, 'bad.yaml');
 writeFileSync(badConfig, 'source:\n  uri: x.mp4\npipeline:\n  ringSize: 0\n  turbo: true\n');
+// Tracking config mistakes: a two-point zone, a zero-length line, tracker scores the wrong way round.
+const badGeometry = join(dir, 'bad-geometry.yaml');
+writeFileSync(
+  badGeometry,
+  [
+    'source:',
+    '  uri: x.mp4',
+    '  track: { highScore: 0.3, lowScore: 0.5 }',
+    '  zones:',
+    '    - { name: door, polygon: [[0, 0], [10, 10]] }',
+    '  lines:',
+    '    - { name: gate, from: [5, 5], to: [5, 5] }',
+  ].join('\n'),
+);
+const zonesOnClassifier = join(dir, 'zones-classifier.yaml');
+writeFileSync(zonesOnClassifier, 'model: mlperf-tiny-resnet\nsource:\n  uri: x.mp4\n  lines:\n    - { name: gate, from: [0, 5], to: [10, 5] }\n');
+const snapshotsFile = join(dir, 'snapshots-is-a-file');
+writeFileSync(snapshotsFile, 'not a folder\n');
 
 function descriptor(name: string, modelPath: string, size: number, format = 'tfjs-graph'): string {
   const file = join(dir, `${name}.yaml`);
@@ -74,6 +92,9 @@ describe('bad input: one clear message, exit code 1, no stack trace, no output p
     { name: 'unwritable output path', args: ['run', clip, '--output', '/proc/visionpipe/out.mp4'], code: 'VP_OUTPUT_UNWRITABLE', mentions: '/proc/visionpipe/out.mp4' },
     { name: 'output path that is a directory', args: ['run', clip, '--events', dir], code: 'VP_OUTPUT_UNWRITABLE', mentions: 'directory' },
     { name: 'invalid config values and unknown keys', args: ['run', clip, '--config', badConfig], code: 'VP_CONFIG_INVALID', mentions: 'pipeline.ringSize' },
+    { name: 'malformed zones, lines and tracker options', args: ['run', clip, '--config', badGeometry], code: 'VP_CONFIG_INVALID', mentions: 'source.zones.0.polygon' },
+    { name: 'zones and lines on a classification model', args: ['run', clip, '--config', zonesOnClassifier], code: 'VP_CONFIG_INVALID', mentions: 'classification' },
+    { name: 'snapshots folder that is a file', args: ['run', clip, '--snapshots', snapshotsFile], code: 'VP_OUTPUT_UNWRITABLE', mentions: 'snapshots-is-a-file' },
     { name: 'missing config file', args: ['run', clip, '--config', join(dir, 'none.yaml')], code: 'VP_CONFIG_NOT_FOUND', mentions: 'none.yaml' },
   ])('$name → $code', ({ args, code, mentions }) => {
     const video = out(`${code}.mp4`);

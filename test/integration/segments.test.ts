@@ -11,7 +11,7 @@ import { ffprobeFrameCount } from '../helpers/cli.js';
 
 const T0 = Date.UTC(2026, 10, 27, 7, 35, 0); // 07:35:00 UTC
 const FPS = 10;
-const timingsMs = { read: 0, preprocess: 0, queue: 0, infer: 0, postprocess: 0, annotate: 0 };
+const timingsMs = { read: 0, preprocess: 0, queue: 0, infer: 0, postprocess: 0, track: 0, annotate: 0 };
 
 /** A source as the sinks see it: only its info matters here. */
 const sourceOf = (kind: 'live' | 'file', id: string): FrameSource => ({

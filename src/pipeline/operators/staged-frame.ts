@@ -1,5 +1,6 @@
 import type { InputTransform } from '../../preprocess/letterbox-geometry.js';
 import type { FrameResult } from '../../postprocess/results.js';
+import type { TrackedFrame } from '../../tracking/source-tracking.js';
 import type { RingSlot } from '../frame-ring.js';
 import type { Frame, StageTimingsMs } from '../frame.js';
 
@@ -20,4 +21,10 @@ export interface Inferred extends Omit<Preprocessed, 'slot'> {
 export interface Decoded extends Omit<Inferred, 'output'> {
   result: FrameResult;
   timings: Pick<StageTimingsMs, 'read' | 'preprocess' | 'queue' | 'infer' | 'postprocess'>;
+}
+
+export interface Tracked extends Decoded {
+  /** null for sources that are not tracked (and for classification models). */
+  tracked: TrackedFrame | null;
+  timings: Pick<StageTimingsMs, 'read' | 'preprocess' | 'queue' | 'infer' | 'postprocess' | 'track'>;
 }

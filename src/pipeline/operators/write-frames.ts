@@ -7,7 +7,7 @@ import type { AnnotatedFrame } from '../frame.js';
  * Hands each frame to every sink in turn, waiting while a sink applies backpressure. Emits the write time.
  * A sink's error without a code (a disk error) becomes VP_SINK_FAILED naming the sink.
  */
-export function writeFrames(sinks: readonly Sink[]): OperatorFunction<AnnotatedFrame, AnnotatedFrame & { writeMs: number }> {
+export function writeFrames<T extends AnnotatedFrame>(sinks: readonly Sink[]): OperatorFunction<T, T & { writeMs: number }> {
   return concatMap(async (annotated) => {
     const startMs = performance.now();
     for (const sink of sinks) {

@@ -83,7 +83,7 @@ describe('Histogram', () => {
 });
 
 describe('RunStats', () => {
-  const timings = { read: 1, preprocess: 2, queue: 0, infer: 10, postprocess: 1, annotate: 1, write: 1 };
+  const timings = { read: 1, preprocess: 2, queue: 0, infer: 10, postprocess: 1, track: 0, annotate: 1, write: 1 };
 
   it('reports latency percentiles from its histogram, and per-window percentiles on demand', () => {
     const stats = new RunStats(0);

@@ -7,7 +7,7 @@ import type { AnnotatedFrame } from '../../../src/pipeline/frame.js';
 import { JsonlSink } from '../../../src/sinks/jsonl-sink.js';
 
 const T0 = Date.UTC(2026, 10, 27, 7, 35, 0);
-const timingsMs = { read: 0, preprocess: 0, queue: 0, infer: 0, postprocess: 0, annotate: 0 };
+const timingsMs = { read: 0, preprocess: 0, queue: 0, infer: 0, postprocess: 0, track: 0, annotate: 0 };
 
 /** JsonlSink reads only the prediction: no pixels needed. */
 function frame(sourceId: string, frameIndex: number, timestampMs: number): AnnotatedFrame {

@@ -15,7 +15,7 @@ const source = (kind: 'live' | 'file', id: string): FrameSource => ({
   read: async () => null,
   close: async () => undefined,
 });
-const timingsMs = { read: 0, preprocess: 0, queue: 0, infer: 0, postprocess: 0, annotate: 0 };
+const timingsMs = { read: 0, preprocess: 0, queue: 0, infer: 0, postprocess: 0, track: 0, annotate: 0 };
 const frame = (sourceId: string, timestampMs: number) => ({
   frame: { sourceId, index: 0, timestampMs, sizeWh: [4, 4] as [number, number], mat: {} as Mat, readAtMs: 0, readMs: 0 },
   prediction: { sourceId, frameIndex: 0, timestampMs, sizeWh: [4, 4] as [number, number], result: { task: 'detection' as const, detections: [] }, latencyMs: 0, timingsMs },
@@ -33,7 +33,7 @@ describe('openSinks: segments', () => {
   ])('events file with %s', async (_name, sources, output, expected) => {
     dir = mkdtempSync(join(tmpdir(), 'vp-open-sinks-'));
     const config = ConfigSchema.parse({ source: { uri: 'x.mp4' }, output });
-    const [sink, ...rest] = openSinks(config, sources, { videoPath: null, eventsPath: join(dir, 'all.jsonl'), ffmpegPath: null }, silentLogger);
+    const [sink, ...rest] = openSinks(config, sources, { videoPath: null, eventsPath: join(dir, 'all.jsonl'), ffmpegPath: null, snapshotsDir: null }, silentLogger);
     expect(rest).toEqual([]);
     const id = sources[0]?.info.id ?? '';
     await sink?.write(frame(id, T0 + 100));
