@@ -5,6 +5,7 @@ import { benchFilePipeline, formatBench, type BenchCase } from '../bench/file-pi
 import { benchInt8Resnet50, formatInt8Bench } from '../bench/int8-bench.js';
 import { benchLiveOverload, formatLiveOverload } from '../bench/live-overload-bench.js';
 import { benchTracking, formatTrackingBench } from '../bench/tracking-bench.js';
+import { benchTrackingPipeline, formatTrackingPipelineBench } from '../bench/tracking-pipeline-bench.js';
 import type { RunSummary } from '../metrics/run-stats.js';
 import { reportError } from './report-error.js';
 
@@ -53,6 +54,13 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
       process.stderr.write('bench: tracking …\n');
       // The default detector's fps from this run (when it ran) puts the tracker's cost per frame in proportion.
       process.stdout.write(`${formatTrackingBench(benchTracking(), { endToEndFps: viaOnnx?.fps })}\n`);
+      process.stderr.write('bench: tracking on / off in the pipeline …\n');
+      try {
+        const r = await benchTrackingPipeline({ clip, maxFrames: flags.maxFrames ?? 300 });
+        process.stdout.write(`${formatTrackingPipelineBench(r)}\n`);
+      } catch (err) {
+        process.stdout.write(`### tracking in the pipeline: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
+      }
     }
     if (flags.only === undefined || flags.only === 'int8') {
       process.stderr.write('bench: int8 vs fp32 …\n');

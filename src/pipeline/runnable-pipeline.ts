@@ -259,7 +259,14 @@ function trackingsOf(config: Config, descriptor: ModelDescriptor, sources: reado
     const sourceConfig = config.source[i];
     const settings = sourceConfig === undefined ? null : trackSettingsOf(sourceConfig);
     if (sourceConfig === undefined || settings === null) return;
-    const options = { sourceId: s.info.id, settings, zones: sourceConfig.zones, lines: sourceConfig.lines, trailPoints: config.annotate.trailPoints };
+    const options = {
+      sourceId: s.info.id,
+      settings,
+      zones: sourceConfig.zones,
+      lines: sourceConfig.lines,
+      trailPoints: config.annotate.trailPoints,
+      minSightingScore: config.postprocess.minScore,
+    };
     out.set(s.info.id, new SourceTracking(options));
   });
   return out;

@@ -64,6 +64,13 @@ export const LineSchema = z
     from: PointSchema,
     to: PointSchema,
     ...common,
+    /**
+     * An anchor nearer the line than this fraction of its box's height is too close to tell which side it is on: the
+     * frame holds (it neither starts nor cancels a side change). A detector's box edge is only known to a few
+     * percent of the box, so without this a person standing on the line, or a box swelling as two people overlap,
+     * can count as a crossing. 0 = every side counts.
+     */
+    marginFraction: z.number().min(0).max(1).default(0.1),
   })
   .superRefine((line, ctx) => {
     checkFractions(line.units, [line.from], ['from'], ctx);

@@ -24,6 +24,11 @@ export function sideOfLine(p: PointXy, from: PointXy, to: PointXy): Side {
   return Math.sign(cross(from, to, p)) as Side;
 }
 
+/** Distance from p to the infinite line through from and to, in pixels. */
+export function distanceToLine(p: PointXy, from: PointXy, to: PointXy): number {
+  return Math.abs(cross(from, to, p)) / Math.hypot(to[0] - from[0], to[1] - from[1]);
+}
+
 /**
  * Whether the straight path q → p, whose ends are strictly on opposite sides of the line, meets the segment
  * from → to. Passing exactly through an end of the segment counts; passing beyond it does not.
@@ -56,7 +61,10 @@ export interface LineCrossEvent {
   direction: 'in' | 'out';
   /** Time of the frame that confirmed the crossing (the new side had held for the hysteresis). */
   atMs: number;
-  /** Time of the first frame on the new side: when the anchor crossed. */
+  /**
+   * When the anchor went over the line: the first frame of the run on the new side that held, or earlier, when the
+   * anchor was already over but still within the margin.
+   */
   sinceMs: number;
   /** This line's counts including this crossing (a copy). */
   counts: LineCounts;
@@ -83,6 +91,9 @@ interface LineState {
   lastOffLine: PointXy | null;
   /** Whether the latest raw side change went through the segment (a pending run always starts with one). */
   flipCrossedSegment: boolean;
+  /** The side of the latest sighting, margin or not, and when the anchor last went over to it: the crossing's time. */
+  nearSide: Side;
+  nearSideSinceMs: number;
 }
 
 interface Entry {
@@ -158,7 +169,7 @@ export class LineCounter {
   #create(track: Track): Entry {
     const states = this.#lines.map((line) =>
       matchesClasses(line.classes, track)
-        ? { held: { stable: 0 as Side, pending: null }, raw: 0 as Side, lastOffLine: null, flipCrossedSegment: false }
+        ? { held: { stable: 0 as Side, pending: null }, raw: 0 as Side, lastOffLine: null, flipCrossedSegment: false, nearSide: 0 as Side, nearSideSinceMs: 0 }
         : undefined,
     );
     const entry = { updatedMs: 0, states };
@@ -172,6 +183,9 @@ export class LineCounter {
     if (line === undefined || counts === undefined) return;
     const p = anchorPoint(track.xyxy, line.anchor, this.#frameSizeWh);
     const strict = sideOfLine(p, line.from, line.to);
+    if (strict !== 0 && strict !== state.nearSide) Object.assign(state, { nearSide: strict, nearSideSinceMs: timeMs });
+    const marginPx = line.marginFraction * (track.xyxy[3] - track.xyxy[1]);
+    if (marginPx > 0 && distanceToLine(p, line.from, line.to) < marginPx) return; // too close to tell: holds
     if (strict !== 0) {
       if (state.raw !== 0 && strict !== state.raw && state.lastOffLine !== null) {
         state.flipCrossedSegment = pathCrossesSegment(state.lastOffLine, p, line.from, line.to);
@@ -197,7 +211,8 @@ export class LineCounter {
       ...label,
       direction,
       atMs: timeMs,
-      sinceMs: changed.sinceMs,
+      // When it went over the line itself, which may be before it got clear of the margin.
+      sinceMs: state.nearSide === changed.value ? Math.min(state.nearSideSinceMs, changed.sinceMs) : changed.sinceMs,
       counts: copyCounts(counts),
     });
   }

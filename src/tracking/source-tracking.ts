@@ -44,6 +44,11 @@ export interface SourceTrackingOptions {
   lines: readonly LineConfig[];
   /** Positions kept per track for trails. Default 20. */
   trailPoints?: number;
+  /**
+   * Zones and lines move only on frames whose matched detection scores at least this (the pipeline passes
+   * postprocess.minScore: the boxes it shows). Default 0: every sighting.
+   */
+  minSightingScore?: number;
 }
 
 interface Best {
@@ -80,6 +85,7 @@ export class SourceTracking {
   readonly #zoneConfigs: readonly ZoneConfig[];
   readonly #lineConfigs: readonly LineConfig[];
   readonly #trailPoints: number;
+  readonly #minSightingScore: number;
   readonly #objects = new Map<number, ObjectEntry>();
   #geometry: Geometry | null = null;
   #last: TrackedFrameRef | null = null;
@@ -91,6 +97,7 @@ export class SourceTracking {
     this.#zoneConfigs = options.zones;
     this.#lineConfigs = options.lines;
     this.#trailPoints = options.trailPoints ?? 20;
+    this.#minSightingScore = options.minSightingScore ?? 0;
   }
 
   /** The tracker's lowScore: the decoder must keep boxes down to it. */
@@ -139,8 +146,8 @@ export class SourceTracking {
     // A track the tracker no longer reports is gone, whether or not it was reported `removed`.
     const ended: Track[] = tracks.filter((t) => t.state === 'removed' && this.#objects.has(t.id));
     for (const [id, entry] of this.#objects) if (!reported.has(id)) ended.push({ ...entry.track, state: 'removed' });
-    const seen = [...tracks.filter((t) => t.state !== 'removed'), ...ended.filter((t) => !reported.has(t.id))];
-    const shapeEvents = this.#shapeEvents(geometry, seen, frame);
+    const forShapes = [...tracks.map((t) => this.#asSighting(t)), ...ended.filter((t) => !reported.has(t.id))];
+    const shapeEvents = this.#shapeEvents(geometry, forShapes, frame);
     const updates = this.#updates(frame);
     const ends = ended.flatMap((t) => this.#end(t, frame, 'lost'));
     return {
@@ -199,6 +206,16 @@ export class SourceTracking {
       };
     }
     return this.#geometry;
+  }
+
+  /**
+   * Zones and lines move on sightings the pipeline would show only. A track kept through a low-score match
+   * (ByteTrack's second stage) is usually occluded: its box is partial or merged with the occluder's, and its bottom
+   * is not where the feet are. Such a frame holds the object's zone and line state, as a prediction does while the
+   * track is lost.
+   */
+  #asSighting(track: Track): Track {
+    return track.state === 'confirmed' && track.score < this.#minSightingScore ? { ...track, state: 'lost' } : track;
   }
 
   /** Zone and line events of `tracks` (ended ones included, as `removed`: zones exit them, lines forget them). */

@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { MetricsServer } from '../../../src/metrics/prometheus.js';
 import type { Prediction } from '../../../src/pipeline/frame.js';
 import { noDrops, type FrameSource } from '../../../src/sources/frame-source.js';
+import { LineSchema, ZoneSchema } from '../../../src/tracking/geometry-schema.js';
+import type { ObjectEvent } from '../../../src/tracking/object-events.js';
+import { SourceTracking } from '../../../src/tracking/source-tracking.js';
+import { trackSettingsOf } from '../../../src/tracking/track-schema.js';
 
 const source = (id: string, kind: 'file' | 'live') => ({ info: { kind, id }, drops: noDrops() }) as unknown as FrameSource;
 const prediction = (sourceId: string, latencyMs: number) =>
@@ -41,6 +45,36 @@ describe('Prometheus metrics', () => {
       await metrics.close();
     }
     await expect(fetch(metrics.url)).rejects.toThrow();
+  });
+
+  it('tracking: objects followed and zone occupancy read at each scrape, object events and line crossings counted', async () => {
+    const zones = [ZoneSchema.parse({ name: 'all', polygon: [[0, 0], [640, 0], [640, 480], [0, 480]], minFrames: 1 })];
+    const lines = [LineSchema.parse({ name: 'gate', from: [0, 240], to: [640, 240] })];
+    const settings = trackSettingsOf({ zones, lines });
+    if (settings === null) throw new Error('tracked');
+    const tracking = new SourceTracking({ sourceId: 'cam', settings, zones, lines });
+    const metrics = await MetricsServer.start('127.0.0.1', 0, [source('cam', 'live')]);
+    try {
+      metrics.trackTracking(new Map([['cam', tracking]]));
+      for (let i = 0; i < 4; i++) {
+        const boxes = [100, 300].map((x) => ({ xyxy: [x, 100, x + 40, 180] as [number, number, number, number], score: 0.9, classId: 0, label: 'person' }));
+        tracking.update(boxes, { index: i, timestampMs: i * 100, sizeWh: [640, 480] });
+      }
+      const base = { schemaVersion: 1, id: 'r-1', source: 'cam', trackId: 1, classId: 0, label: 'person', frameIndex: 9, timestampMs: 900, atMs: 0, sinceMs: 800 } as const;
+      const cross: ObjectEvent = { ...base, type: 'line.cross', line: 'gate', direction: 'in', counts: { in: 1, out: 0, byClass: { person: { in: 1, out: 0 } } } };
+      metrics.onObjectEvent(cross);
+      metrics.onObjectEvent({ ...cross, id: 'r-2', direction: 'out' });
+      metrics.onObjectEvent({ ...base, id: 'r-3', type: 'zone.enter', zone: 'all', occupancy: 1 });
+      const body = await (await fetch(metrics.url)).text();
+      expect(body).toMatch(/^visionpipe_tracked_objects\{source="cam"\} 2$/m);
+      expect(body).toMatch(/^visionpipe_zone_occupancy\{source="cam",zone="all"\} 2$/m);
+      expect(body).toMatch(/^visionpipe_object_events_total\{source="cam",type="line\.cross"\} 2$/m);
+      expect(body).toMatch(/^visionpipe_object_events_total\{source="cam",type="zone\.enter"\} 1$/m);
+      expect(body).toMatch(/^visionpipe_line_crossings_total\{source="cam",line="gate",class="person",direction="in"\} 1$/m);
+      expect(body).toMatch(/^visionpipe_line_crossings_total\{source="cam",line="gate",class="person",direction="out"\} 1$/m);
+    } finally {
+      await metrics.close();
+    }
   });
 
   it('a port in use is a VP_CONFIG_INVALID error naming it', async () => {

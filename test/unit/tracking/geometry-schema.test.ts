@@ -21,7 +21,7 @@ describe('zone and line schema', () => {
   it('fills the defaults', () => {
     const parsed = SourceGeometry.parse({ zones: [{ name: 'door', polygon: square }], lines: [{ name: 'gate', from: [0, 5], to: [10, 5] }] });
     expect(parsed.zones[0]).toEqual({ name: 'door', polygon: square, units: 'px', anchor: 'bottom-center', minFrames: 3, minMs: 0 });
-    expect(parsed.lines[0]).toEqual({ name: 'gate', from: [0, 5], to: [10, 5], units: 'px', anchor: 'bottom-center', minFrames: 3, minMs: 0 });
+    expect(parsed.lines[0]).toEqual({ name: 'gate', from: [0, 5], to: [10, 5], units: 'px', anchor: 'bottom-center', minFrames: 3, minMs: 0, marginFraction: 0.1 });
     expect(SourceGeometry.parse({})).toEqual({ zones: [], lines: [] });
   });
 
@@ -105,7 +105,7 @@ describe('resolveGeometry', () => {
     const { zones, lines } = resolveGeometry(parsed.zones, parsed.lines, [640, 480]);
     expect(zones[0]).toMatchObject({ units: 'px', polygon: [[0, 240], [640, 240], [640, 480], [0, 480]] });
     expect(zones[1]).toMatchObject({ units: 'px', polygon: [[1, 2], [3, 4], [5, 0]] });
-    expect(lines[0]).toEqual({ name: 'mid', from: [320, 0], to: [320, 480], units: 'px', classes: ['person'], anchor: 'bottom-center', minFrames: 3, minMs: 0 });
+    expect(lines[0]).toEqual({ name: 'mid', from: [320, 0], to: [320, 480], units: 'px', classes: ['person'], anchor: 'bottom-center', minFrames: 3, minMs: 0, marginFraction: 0.1 });
     expect(parsed.zones[0]?.units).toBe('fraction'); // the config is not modified
   });
 

@@ -35,8 +35,9 @@ describe('pathCrossesSegment', () => {
   });
 });
 
+/** A line with no margin unless given: the hysteresis cases below test the hold alone. */
 function line(input: Partial<LineConfigInput> = {}): ResolvedLine {
-  const parsed = LineSchema.parse({ name: 'gate', from: FROM, to: TO, ...input });
+  const parsed = LineSchema.parse({ name: 'gate', from: FROM, to: TO, marginFraction: 0, ...input });
   const resolved = resolveGeometry([], [parsed], [1000, 1000]).lines[0];
   if (resolved === undefined) throw new Error('unreachable');
   return resolved;
@@ -82,6 +83,17 @@ describe('LineCounter', () => {
     { name: 'removed before the new side held: not counted', rule: { minFrames: 3 }, path: [90, 90, 90, 110, 110, 110], states: ['confirmed', 'confirmed', 'confirmed', 'confirmed', 'removed', 'confirmed'], want: [] },
   ])('$name', ({ rule, path, states, want }) => {
     expect(drive(new LineCounter({ lines: [line(rule)] }), path, states)).toEqual(want);
+  });
+
+  // The track's box is 40 px tall: marginFraction 0.1 = 4 px either side of the line at y = 100.
+  it.each<{ name: string; path: number[]; want: [string, number, number][] }>([
+    { name: 'feet hovering within the margin, on both sides: nothing', path: [90, 90, 90, 102, 99, 103, 98, 101, 90, 90], want: [] },
+    { name: 'a box that swells 3 px past the line and back: nothing', path: [90, 90, 90, 97, 103, 103, 103, 97, 90], want: [] },
+    { name: 'a real crossing: counted once, timed when the feet went over', path: [80, 85, 90, 98, 102, 110, 115, 120], want: [['in', 7, 400]] },
+    { name: 'margin frames neither start nor cancel a change', path: [90, 90, 90, 110, 101, 110, 99, 110], want: [['in', 7, 300]] },
+  ])('margin: $name', ({ path, want }) => {
+    const counter = new LineCounter({ lines: [line({ marginFraction: 0.1 })] });
+    expect(drive(counter, path)).toEqual(want);
   });
 
   it('a line drawn top → bottom counts right-to-left as in', () => {
