@@ -25,7 +25,7 @@ export function drawTracking(scene: Mat, tracked: TrackedFrame, thicknessPx: num
     if (trail.length > 1) scene.drawPolylines([trail.map(point)], false, color, Math.max(1, thicknessPx - 1), cv.LINE_AA);
     const [x1, y1, x2, y2] = track.xyxy.map(Math.round) as [number, number, number, number];
     scene.drawRectangle(new cv.Point2(x1, y1), new cv.Point2(x2, y2), color, thicknessPx, cv.LINE_8);
-    tag(scene, `#${track.id} ${track.label ?? track.classId} ${track.score.toFixed(2)}`, x1, y1, color);
+    drawTag(scene, `#${track.id} ${track.label ?? track.classId} ${track.score.toFixed(2)}`, x1, y1, color);
   }
 }
 
@@ -53,7 +53,7 @@ function drawZone(scene: Mat, name: string, polygon: readonly PointXy[], occupan
   blended.release();
   scene.drawPolylines([pts], true, color, thicknessPx, cv.LINE_AA);
   const first = pts[0];
-  if (first !== undefined) tag(scene, `${name}: ${occupancy}`, first.x, first.y, color);
+  if (first !== undefined) drawTag(scene, `${name}: ${occupancy}`, first.x, first.y, color);
 }
 
 function drawLine(
@@ -74,11 +74,13 @@ function drawLine(
   const arrowPx = 24;
   const tip: PointXy = [mid[0] - (dy / length) * arrowPx, mid[1] + (dx / length) * arrowPx];
   scene.drawArrowedLine(point(mid), point(tip), color, thicknessPx, cv.LINE_AA, 0, 0.35);
-  tag(scene, `${name}  in ${counts.in}  out ${counts.out}`, Math.min(from[0], to[0]), Math.min(from[1], to[1]), color);
+  // Beside the line's right-hand end, so the label never covers the line itself.
+  const end = from[0] >= to[0] ? from : to;
+  drawTag(scene, `${name}  in ${counts.in}  out ${counts.out}`, end[0] + 8, end[1] + 8, color);
 }
 
 /** A filled label above (x, y), kept inside the frame. */
-function tag(scene: Mat, text: string, x: number, y: number, color: InstanceType<typeof cv.Vec3>): void {
+export function drawTag(scene: Mat, text: string, x: number, y: number, color: InstanceType<typeof cv.Vec3>): void {
   const { size } = cv.getTextSize(text, FONT, 0.45, 1);
   const left = clamp(Math.round(x), 0, Math.max(0, scene.cols - size.width - 4));
   const top = clamp(Math.round(y) - size.height - 6, 0, Math.max(0, scene.rows - size.height - 6));

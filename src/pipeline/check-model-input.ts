@@ -32,16 +32,47 @@ export function checkEngineFormat(engine: EngineName, d: ModelDescriptor): void 
   }
 }
 
-/** Tracking needs boxes: a tracked source with a classification model is a config error, found before anything runs. */
+/**
+ * Tracking needs boxes, snapshots need tracking, and class filters must name the model's classes: config mistakes
+ * that would otherwise run without a word and produce nothing. Found before anything runs (run and validate).
+ */
 export function checkTracking(config: Config, descriptor: ModelDescriptor): void {
-  if (descriptor.task === 'detection') return;
+  const tracked = config.source.map((source) => trackSettingsOf(source) !== null);
   config.source.forEach((source, i) => {
-    if (trackSettingsOf(source) === null) return;
+    if (!tracked[i]) return;
     const key = config.source.length === 1 ? 'source' : `source.${i}`;
-    throw new VisionpipeError('VP_CONFIG_INVALID', `${key} is tracked (track, zones or lines), but model ${descriptor.name} is a ${descriptor.task} model`, {
-      value: descriptor.name,
-      expected: 'a detection model (e.g. centernet) for tracking, zones and lines',
-      hint: `Remove ${key}.track, zones and lines, or choose a detection model.`,
-    });
+    if (descriptor.task !== 'detection') {
+      throw new VisionpipeError('VP_CONFIG_INVALID', `${key} is tracked (track, zones or lines), but model ${descriptor.name} is a ${descriptor.task} model`, {
+        value: descriptor.name,
+        expected: 'a detection model (e.g. centernet) for tracking, zones and lines',
+        hint: `Remove ${key}.track, zones and lines, or choose a detection model.`,
+      });
+    }
+    const filters: [string, readonly string[] | undefined][] = [
+      [`${key}.track.classes`, typeof source.track === 'object' ? source.track.classes : undefined],
+      ...source.zones.map((z, j): [string, readonly string[] | undefined] => [`${key}.zones.${j}.classes`, z.classes]),
+      ...source.lines.map((l, j): [string, readonly string[] | undefined] => [`${key}.lines.${j}.classes`, l.classes]),
+    ];
+    for (const [path, classes] of filters) {
+      const unknown = (classes ?? []).filter((c) => !descriptor.labels.includes(c) && !isClassId(c, descriptor.labels.length));
+      if (unknown.length === 0) continue;
+      const known = descriptor.labels.slice(0, 12).join(', ');
+      throw new VisionpipeError('VP_CONFIG_INVALID', `${path} names ${unknown.map((c) => `"${c}"`).join(', ')}, not a class of model ${descriptor.name}`, {
+        value: unknown.join(', '),
+        expected: `labels of the model (${known}${descriptor.labels.length > 12 ? ', …' : ''}) or class ids 0..${descriptor.labels.length - 1}`,
+        hint: 'Check the spelling against the model\'s labels file.',
+      });
+    }
   });
+  if (config.output.snapshots !== null && !tracked.some(Boolean)) {
+    throw new VisionpipeError('VP_CONFIG_INVALID', 'output.snapshots (--snapshots) is set, but no source is tracked: there would be no objects to snapshot', {
+      value: config.output.snapshots,
+      expected: 'a source with track, zones or lines',
+      hint: 'Add `track: true` (or zones / lines) to the source, or leave snapshots out.',
+    });
+  }
+}
+
+function isClassId(text: string, classCount: number): boolean {
+  return /^\d+$/.test(text) && Number(text) < classCount;
 }

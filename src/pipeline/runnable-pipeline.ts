@@ -28,15 +28,10 @@ import { Permits } from './permits.js';
 import type { Pipeline } from './create-pipeline.js';
 import { toEventJson } from './prediction-event.js';
 import { finishRun } from './finish-run.js';
-import { ObjectEventPublisher, newRunId } from './object-event-publisher.js';
+import { newRunId } from './object-event-publisher.js';
+import { TrackingRun } from './tracking-run.js';
 import { trackFrames } from './operators/track-frames.js';
-import { SnapshotStore } from '../snapshots/snapshot-store.js';
 import type { ObjectEvent } from '../tracking/object-events.js';
-import { SourceTracking } from '../tracking/source-tracking.js';
-import { trackSettingsOf } from '../tracking/track-schema.js';
-
-/** Snapshot files one run keeps at most (the oldest of this run are deleted beyond it). */
-const MAX_SNAPSHOT_FILES = 10_000;
 
 /** How often changed drop counts are written to the events file (as `drops` events). */
 const DROPS_EVENT_INTERVAL_MS = 60_000;
@@ -102,12 +97,6 @@ export class RunnablePipeline implements Pipeline {
     const anyLive = sources.some((s) => s.info.kind === 'live');
     const permits = new Permits(anyLive ? config.pipeline.ringSize : Math.max(config.pipeline.maxInFlight, config.pipeline.ringSize));
     const sinks = [...openSinks(config, sources, this.parts.outputs, log), ...this.parts.extraSinks];
-    const trackings = trackingsOf(config, descriptor, sources);
-    const snapshotsDir = this.parts.outputs.snapshotsDir;
-    const snapshots =
-      snapshotsDir === null || trackings.size === 0
-        ? null
-        : new SnapshotStore({ dir: snapshotsDir, ...config.output.snapshot, runId: this.runId, maxFiles: MAX_SNAPSHOT_FILES });
     const stats = new RunStats(performance.now());
     const annotator = config.annotate.enabled || this.parts.outputs.videoPath !== null ? new ResultAnnotator(config.annotate) : null;
     const bytesByFrame = new Map<Frame, number>();
@@ -117,20 +106,20 @@ export class RunnablePipeline implements Pipeline {
       this.events$.next(event);
       for (const sink of sinks) sink.writeEvent?.(event);
     };
-    const publisher = new ObjectEventPublisher(
-      (event) => {
+    const tracking = new TrackingRun({
+      config,
+      descriptor,
+      sources,
+      snapshotsDir: this.parts.outputs.snapshotsDir,
+      runId: this.runId,
+      emit: (event) => {
         this.objectEvents$.next(event);
         emitEvent(event as unknown as Record<string, unknown>);
         metrics?.onObjectEvent(event);
       },
-      snapshots,
       log,
-      this.runId,
-    );
-    // The decoder keeps the low-score boxes ByteTrack's second stage uses; trackFrames shows only minScore and up.
-    const lowScores = [...trackings.values()].map((t) => t.lowScore);
-    const decodeMinScore = Math.min(config.postprocess.minScore, ...lowScores);
-    metrics?.trackTracking(trackings);
+    });
+    metrics?.trackTracking(tracking.trackings);
     const stateSub = this.states$.subscribe((event) => {
       log.info({ source: event.source, state: event.state, attempt: event.attempt, reason: event.reason, retryInMs: event.retryInMs }, `source ${event.state}`);
       emitEvent({ ...event });
@@ -141,6 +130,7 @@ export class RunnablePipeline implements Pipeline {
       bytesByFrame.delete(f);
       f.mat.release();
       permits.release();
+      tracking.frameDone(f.sourceId);
     };
     const drop = (f: Frame, reason: DropReason) => {
       const source = sourceOf.get(f.sourceId);
@@ -152,6 +142,7 @@ export class RunnablePipeline implements Pipeline {
     const frameErrors = new FrameErrorPolicy(config.pipeline.maxFailedFramesInARow, log, emitEvent);
     const onSourceEnd = (s: FrameSource) => {
       ended.add(s);
+      tracking.sourceEnded(s.info.id);
       if (s.failure !== undefined && config.pipeline.failWhen === 'any-source-failed') this.stop();
     };
     // Drops by reason reach the events file too: cumulative per source, once a minute when they changed, and at the end.
@@ -169,6 +160,7 @@ export class RunnablePipeline implements Pipeline {
     const readers = sources.map((s, i) => readFrames(s, permits, config.source[i]?.maxFrames ?? null, this.control, () => onSourceEnd(s)));
 
     const flow$ = merge(...readers).pipe(
+      tap((f) => tracking.frameRead(f.sourceId)),
       preprocessFrames(ring, spec, staleness),
       tap((p) => bytesByFrame.set(p.frame, p.bytesCopied)),
       inferFrames(host, ring, inputDims(spec), spec.dtype, ({ frame }, err) => {
@@ -176,14 +168,15 @@ export class RunnablePipeline implements Pipeline {
         frameErrors.failed(frame, err);
       }),
       tap(() => frameErrors.succeeded()),
-      decodeFrames(createDecoder(descriptor, { ...config.postprocess, minScore: decodeMinScore })),
-      trackFrames(trackings, snapshots, config.postprocess.minScore),
+      // The decoder keeps the low-score boxes ByteTrack's second stage uses; trackFrames shows only minScore and up.
+      decodeFrames(createDecoder(descriptor, { ...config.postprocess, minScore: tracking.decodeMinScore(config.postprocess.minScore) })),
+      trackFrames(tracking.trackings, tracking.snapshots, config.postprocess.minScore),
       annotateFrames(annotator, new FpsMeter()),
       // Object events go out after the frame is annotated and before it is written (their snapshots first).
       concatMap((annotated) =>
         annotated.tracked === null || annotated.tracked.events.length === 0
           ? of(annotated)
-          : from(publisher.publish(annotated.tracked.events)).pipe(map(() => annotated)),
+          : from(tracking.publish(annotated.tracked.events)).pipe(map(() => annotated)),
       ),
       tap((annotated) => {
         metrics?.onPrediction(annotated.prediction);
@@ -208,7 +201,7 @@ export class RunnablePipeline implements Pipeline {
       flowError = err;
     }
     // Objects still followed end with the input (zone exits, object.end), before the outputs close.
-    for (const tracking of trackings.values()) await publisher.publish(tracking.finish()).catch(() => undefined);
+    await tracking.finishAll();
     return finishRun({
       flowError,
       sources,
@@ -229,10 +222,7 @@ export class RunnablePipeline implements Pipeline {
           outputs,
           engine: this.engine,
           sourceProblems,
-          objectEvents: Object.fromEntries(publisher.countsByType),
-          lineCounts: [...trackings.values()].flatMap((t) =>
-            t.lineCounts().map(({ line, counts }) => ({ source: t.sourceId, line, ...counts })),
-          ),
+          ...tracking.summary(),
         }),
     });
   }
@@ -251,23 +241,3 @@ export class RunnablePipeline implements Pipeline {
   }
 }
 
-/** One SourceTracking per tracked source (detection models only; createPipeline refuses tracking otherwise). */
-function trackingsOf(config: Config, descriptor: ModelDescriptor, sources: readonly FrameSource[]): Map<string, SourceTracking> {
-  const out = new Map<string, SourceTracking>();
-  if (descriptor.task !== 'detection') return out;
-  sources.forEach((s, i) => {
-    const sourceConfig = config.source[i];
-    const settings = sourceConfig === undefined ? null : trackSettingsOf(sourceConfig);
-    if (sourceConfig === undefined || settings === null) return;
-    const options = {
-      sourceId: s.info.id,
-      settings,
-      zones: sourceConfig.zones,
-      lines: sourceConfig.lines,
-      trailPoints: config.annotate.trailPoints,
-      minSightingScore: config.postprocess.minScore,
-    };
-    out.set(s.info.id, new SourceTracking(options));
-  });
-  return out;
-}

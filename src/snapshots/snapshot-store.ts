@@ -1,7 +1,9 @@
 import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { classColor } from '../annotate/result-annotator.js';
+import { drawTag } from '../annotate/track-drawing.js';
 import { cv, type Mat } from '../cv.js';
+import { sourceFileName } from '../sources/source-file-name.js';
 import type { Xyxy } from '../tracking/types.js';
 
 /** How snapshots look (config `output.snapshot`). */
@@ -21,6 +23,8 @@ export interface SnapshotStoreOptions extends SnapshotStyle {
   runId: string;
   /** Files this run keeps at most; the oldest are deleted beyond it (events that named them keep the path). */
   maxFiles: number;
+  /** Objects whose best frame is kept at most (the longest-kept is dropped beyond it). Default 1000. */
+  maxKept?: number;
 }
 
 /** The object a snapshot shows. */
@@ -52,7 +56,8 @@ const MIN_SCORE_GAIN = 0.02;
 export class SnapshotStore {
   readonly #options: SnapshotStoreOptions;
   readonly #kept = new Map<string, Captured>();
-  readonly #written: string[] = [];
+  /** This run's files, oldest first, with the capture each holds (so a deleted file is written again if asked). */
+  readonly #written: { path: string; kept: Captured }[] = [];
   readonly #dirsMade = new Set<string>();
   #failures = 0;
 
@@ -74,7 +79,14 @@ export class SnapshotStore {
     const jpeg = cv.imencodeAsync('.jpg', image, [cv.IMWRITE_JPEG_QUALITY, this.#options.quality]).finally(() => image.release());
     // A failed encode surfaces in save(); until then it must not be an unhandled rejection.
     jpeg.catch(() => undefined);
+    this.#kept.delete(key); // re-inserted last: the Map's order is then the order of last capture
     this.#kept.set(key, { frameIndex: frame.index, score: subject.score, jpeg, path: null });
+    // Objects end with an object.end, which forgets them; this bound is for the ones that never do.
+    const maxKept = this.#options.maxKept ?? 1000;
+    for (const oldest of this.#kept.keys()) {
+      if (this.#kept.size <= maxKept) break;
+      this.#kept.delete(oldest);
+    }
   }
 
   /** Writes the kept best frame of the object (once) and resolves with its path; null when none was captured. */
@@ -82,7 +94,8 @@ export class SnapshotStore {
     const kept = this.#kept.get(keyOf(sourceId, trackId));
     if (kept === undefined) return null;
     if (kept.path !== null) return kept.path;
-    const dir = join(this.#options.dir, sourceId);
+    // The source's file-name form: no credentials, no path separators.
+    const dir = join(this.#options.dir, sourceFileName(sourceId));
     const path = join(dir, `${this.#options.runId}-t${trackId}-f${kept.frameIndex}.jpg`);
     try {
       if (!this.#dirsMade.has(dir)) {
@@ -97,10 +110,13 @@ export class SnapshotStore {
       throw err;
     }
     kept.path = path;
-    this.#written.push(path);
+    this.#written.push({ path, kept });
     while (this.#written.length > this.#options.maxFiles) {
       const oldest = this.#written.shift();
-      if (oldest !== undefined) await unlink(oldest).catch(() => undefined);
+      if (oldest === undefined) break;
+      await unlink(oldest.path).catch(() => undefined);
+      // An object still followed may be named again: its next event writes the file anew.
+      if (oldest.kept.path === oldest.path) oldest.kept.path = null;
     }
     return path;
   }
@@ -129,8 +145,7 @@ export class SnapshotStore {
     const full = mat.copy();
     const color = new cv.Vec3(...classColor(subject.classId));
     full.drawRectangle(new cv.Point2(Math.round(x1), Math.round(y1)), new cv.Point2(Math.round(x2), Math.round(y2)), color, 2, cv.LINE_8);
-    const text = `#${subject.trackId} ${subject.label ?? subject.classId} ${subject.score.toFixed(2)}`;
-    full.putText(text, new cv.Point2(Math.round(x1), Math.max(14, Math.round(y1) - 6)), cv.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv.LINE_AA);
+    drawTag(full, `#${subject.trackId} ${subject.label ?? subject.classId} ${subject.score.toFixed(2)}`, x1, y1, color);
     return full;
   }
 }

@@ -4,5 +4,7 @@
  * keeps both unique, so two sources never write the same files.
  */
 export function sourceFileName(id: string): string {
-  return id.replace(/\.(mp4|avi|mkv|mov|webm|m4v|ts|mpg|mpeg)$/i, '').replace(/:\*\*\*@/g, '_').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '') || 'source';
+  const name = id.replace(/\.(mp4|avi|mkv|mov|webm|m4v|ts|mpg|mpeg)$/i, '').replace(/:\*\*\*@/g, '_').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '');
+  // Never empty, and never `.` or `..`: it is used as a file and folder name.
+  return /^\.*$/.test(name) ? 'source' : name;
 }

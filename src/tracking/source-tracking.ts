@@ -35,6 +35,8 @@ export interface TrackedFrame {
   lines: { line: ResolvedLine; counts: LineCounts }[];
   /** Confirmed or tentative tracks whose best detection is this frame's (a snapshot would be re-taken). */
   bestImproved: Track[];
+  /** Tracks that went away in this frame without ever being confirmed: no events, and their snapshot is dropped. */
+  forgotten: number[];
 }
 
 export interface SourceTrackingOptions {
@@ -89,6 +91,9 @@ export class SourceTracking {
   readonly #objects = new Map<number, ObjectEntry>();
   #geometry: Geometry | null = null;
   #last: TrackedFrameRef | null = null;
+  /** The tracker's clock = frame time + this; it grows when frame time steps back (see #clock). */
+  #clockOffsetMs = 0;
+  #lastTimeMs = -Infinity;
 
   constructor(options: SourceTrackingOptions) {
     this.sourceId = options.sourceId;
@@ -118,8 +123,8 @@ export class SourceTracking {
     const geometry = this.#geometryFor(frame.sizeWh);
     const classes = this.#settings.classes;
     const inputs = classes === undefined ? detections : detections.filter((d) => matchesClasses(classes, d));
-    const tracks = this.#tracker.update(inputs, frame.timestampMs);
-    const timeMs = frame.timestampMs;
+    const timeMs = this.#clock(frame.timestampMs);
+    const tracks = this.#tracker.update(inputs, timeMs);
     const starts: ObjectEventDraft[] = [];
     const bestImproved: Track[] = [];
     const reported = new Set<number>();
@@ -147,8 +152,9 @@ export class SourceTracking {
     const ended: Track[] = tracks.filter((t) => t.state === 'removed' && this.#objects.has(t.id));
     for (const [id, entry] of this.#objects) if (!reported.has(id)) ended.push({ ...entry.track, state: 'removed' });
     const forShapes = [...tracks.map((t) => this.#asSighting(t)), ...ended.filter((t) => !reported.has(t.id))];
-    const shapeEvents = this.#shapeEvents(geometry, forShapes, frame);
-    const updates = this.#updates(frame);
+    const shapeEvents = this.#shapeEvents(geometry, forShapes, frame, timeMs);
+    const updates = this.#updates(frame, timeMs, new Set(ended.map((t) => t.id)));
+    const forgotten = ended.filter((t) => this.#objects.get(t.id)?.started === false).map((t) => t.id);
     const ends = ended.flatMap((t) => this.#end(t, frame, 'lost'));
     return {
       tracks: tracks.filter((t) => t.state === 'confirmed' || t.state === 'lost'),
@@ -157,6 +163,7 @@ export class SourceTracking {
       zones: geometry.resolved.zones.map((zone) => ({ zone, occupancy: geometry.zones.occupancy(zone.name).total })),
       lines: geometry.resolved.lines.map((line) => ({ line, counts: geometry.lines.counts(line.name) })),
       bestImproved,
+      forgotten,
     };
   }
 
@@ -165,7 +172,10 @@ export class SourceTracking {
     const frame = this.#last;
     if (frame === null || this.#geometry === null) return [];
     const ended = [...this.#objects.values()].map((o): Track => ({ ...o.track, state: 'removed' }));
-    const events = [...this.#shapeEvents(this.#geometry, ended, frame), ...ended.flatMap((t) => this.#end(t, frame, 'end-of-input'))];
+    const events = [
+      ...this.#shapeEvents(this.#geometry, ended, frame, this.#lastTimeMs),
+      ...ended.flatMap((t) => this.#end(t, frame, 'end-of-input')),
+    ];
     this.#tracker.reset();
     return events;
   }
@@ -187,6 +197,22 @@ export class SourceTracking {
   /** The best detection of a followed object so far: for its snapshot. */
   bestOf(trackId: number): Readonly<Best> | null {
     return this.#objects.get(trackId)?.best ?? null;
+  }
+
+  /**
+   * The tracker's time for a frame: the frame's own, except that it never goes back. A live camera's timestamps are
+   * its capture process's clock, which an NTP step can move backwards; the tracker, zones and lines need time that
+   * only grows, so a step back is absorbed (that frame counts as simultaneous with the previous one) and later
+   * frames keep their spacing. Events still carry the frame's own timestamp.
+   */
+  #clock(frameMs: number): number {
+    let timeMs = frameMs + this.#clockOffsetMs;
+    if (timeMs < this.#lastTimeMs) {
+      this.#clockOffsetMs += this.#lastTimeMs - timeMs;
+      timeMs = this.#lastTimeMs;
+    }
+    this.#lastTimeMs = timeMs;
+    return timeMs;
   }
 
   #create(track: Track): ObjectEntry {
@@ -219,9 +245,9 @@ export class SourceTracking {
   }
 
   /** Zone and line events of `tracks` (ended ones included, as `removed`: zones exit them, lines forget them). */
-  #shapeEvents(geometry: Geometry, tracks: readonly Track[], frame: TrackedFrameRef): ObjectEventDraft[] {
-    const zoneEvents = geometry.zones.update(tracks, frame.timestampMs);
-    const lineEvents = geometry.lines.update(tracks, frame.timestampMs);
+  #shapeEvents(geometry: Geometry, tracks: readonly Track[], frame: TrackedFrameRef, timeMs: number): ObjectEventDraft[] {
+    const zoneEvents = geometry.zones.update(tracks, timeMs);
+    const lineEvents = geometry.lines.update(tracks, timeMs);
     return [...zoneEvents.map((e) => this.#zoneDraft(geometry.zones, e, frame)), ...lineEvents.map((e) => this.#lineDraft(e, frame))];
   }
 
@@ -232,7 +258,7 @@ export class SourceTracking {
       else entry.zones.delete(e.zone);
       entry.zonesChanged = true;
     }
-    const base = { ...this.#baseOf(e, frame), zone: e.zone, sinceMs: round3(e.sinceMs) };
+    const base = { ...this.#baseOf(e, frame), zone: e.zone, sinceMs: round3(e.sinceMs - this.#clockOffsetMs) };
     const occupancy = zones.occupancy(e.zone).total;
     if (e.type === 'zone.enter') return { ...base, type: 'zone.enter', occupancy };
     if (e.type === 'zone.dwell') return { ...base, type: 'zone.dwell', dwellMs: round3(e.dwellMs ?? 0) };
@@ -240,18 +266,19 @@ export class SourceTracking {
   }
 
   #lineDraft(e: LineCrossEvent, frame: TrackedFrameRef): ObjectEventDraft {
-    return { ...this.#baseOf(e, frame), type: 'line.cross', line: e.line, direction: e.direction, sinceMs: round3(e.sinceMs), counts: e.counts };
+    return { ...this.#baseOf(e, frame), type: 'line.cross', line: e.line, direction: e.direction, sinceMs: round3(e.sinceMs - this.#clockOffsetMs), counts: e.counts };
   }
 
   /** object.update: once per updateIntervalMs per object, and at once when its zones changed. */
-  #updates(frame: TrackedFrameRef): ObjectEventDraft[] {
+  #updates(frame: TrackedFrameRef, timeMs: number, ending: ReadonlySet<number>): ObjectEventDraft[] {
     const out: ObjectEventDraft[] = [];
     for (const entry of this.#objects.values()) {
       const { track } = entry;
-      if (!entry.started || (track.state !== 'confirmed' && track.state !== 'lost')) continue;
-      const due = frame.timestampMs - entry.lastUpdateMs >= this.#settings.updateIntervalMs;
+      // An object ending in this frame gets its object.end, not an update just before it.
+      if (!entry.started || ending.has(track.id) || (track.state !== 'confirmed' && track.state !== 'lost')) continue;
+      const due = timeMs - entry.lastUpdateMs >= this.#settings.updateIntervalMs;
       if (!due && !entry.zonesChanged) continue;
-      entry.lastUpdateMs = frame.timestampMs;
+      entry.lastUpdateMs = timeMs;
       entry.zonesChanged = false;
       out.push({
         ...this.#base(track, frame),

@@ -41,7 +41,9 @@ export interface TrackSettings {
 }
 
 /** `source.track` as written: on with defaults (true), off (false), options, or not given (on iff zones or lines). */
-export const SourceTrackSchema = z.union([z.boolean(), TrackSchema]).optional();
+export const SourceTrackSchema = z
+  .union([z.boolean(), TrackSchema], { error: 'expected true, false, or tracker options such as { classes: [person] }' })
+  .optional();
 
 /**
  * The tracking settings of a source, or null when it is not tracked. Not given means on exactly when the source

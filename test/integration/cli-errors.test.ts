@@ -47,6 +47,10 @@ writeFileSync(
 );
 const zonesOnClassifier = join(dir, 'zones-classifier.yaml');
 writeFileSync(zonesOnClassifier, 'model: mlperf-tiny-resnet\nsource:\n  uri: x.mp4\n  lines:\n    - { name: gate, from: [0, 5], to: [10, 5] }\n');
+const classTypo = join(dir, 'class-typo.yaml');
+writeFileSync(classTypo, 'source:\n  uri: x.mp4\n  track: { classes: [persn] }\n');
+const classOk = join(dir, 'tracked.yaml');
+writeFileSync(classOk, 'source:\n  uri: x.mp4\n  track: true\n');
 const snapshotsFile = join(dir, 'snapshots-is-a-file');
 writeFileSync(snapshotsFile, 'not a folder\n');
 
@@ -94,7 +98,9 @@ describe('bad input: one clear message, exit code 1, no stack trace, no output p
     { name: 'invalid config values and unknown keys', args: ['run', clip, '--config', badConfig], code: 'VP_CONFIG_INVALID', mentions: 'pipeline.ringSize' },
     { name: 'malformed zones, lines and tracker options', args: ['run', clip, '--config', badGeometry], code: 'VP_CONFIG_INVALID', mentions: 'source.zones.0.polygon' },
     { name: 'zones and lines on a classification model', args: ['run', clip, '--config', zonesOnClassifier], code: 'VP_CONFIG_INVALID', mentions: 'classification' },
-    { name: 'snapshots folder that is a file', args: ['run', clip, '--snapshots', snapshotsFile], code: 'VP_OUTPUT_UNWRITABLE', mentions: 'snapshots-is-a-file' },
+    { name: 'a class filter naming no class of the model', args: ['run', clip, '--config', classTypo], code: 'VP_CONFIG_INVALID', mentions: 'persn' },
+    { name: 'snapshots without a tracked source', args: ['run', clip, '--snapshots', out('snaps-untracked')], code: 'VP_CONFIG_INVALID', mentions: 'no source is tracked' },
+    { name: 'snapshots folder that is a file', args: ['run', clip, '--config', classOk, '--snapshots', snapshotsFile], code: 'VP_OUTPUT_UNWRITABLE', mentions: 'snapshots-is-a-file' },
     { name: 'missing config file', args: ['run', clip, '--config', join(dir, 'none.yaml')], code: 'VP_CONFIG_NOT_FOUND', mentions: 'none.yaml' },
   ])('$name → $code', ({ args, code, mentions }) => {
     const video = out(`${code}.mp4`);

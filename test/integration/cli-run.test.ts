@@ -26,7 +26,7 @@ describe.skipIf(!HAS_SHARED)('visionpipe run on a real clip (needs ../shared)', 
     for (const p of parsed) {
       expect(p.classifications).toHaveLength(3);
       expect(p.classifications[0]?.score).toBeGreaterThan(0);
-      expect(Object.keys(p.timingsMs)).toEqual(['read', 'queue', 'preprocess', 'infer', 'postprocess', 'annotate']);
+      expect(Object.keys(p.timingsMs)).toEqual(['read', 'queue', 'preprocess', 'infer', 'postprocess', 'track', 'annotate']);
     }
     // No half-written leftovers.
     expect(existsSync(`${video}.partial`)).toBe(false);

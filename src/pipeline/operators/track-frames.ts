@@ -23,6 +23,7 @@ export function trackFrames(
     if (tracking === undefined) return { ...staged, result: shown, tracked: null, timings: { ...staged.timings, track: 0 } };
     const tracked = tracking.update(result.detections, { index: frame.index, timestampMs: frame.timestampMs, sizeWh: frame.sizeWh });
     if (snapshots !== null) {
+      for (const id of tracked.forgotten) snapshots.forget(frame.sourceId, id);
       for (const t of tracked.bestImproved) {
         const label = t.label === undefined ? {} : { label: t.label };
         snapshots.capture(frame.sourceId, { trackId: t.id, classId: t.classId, ...label, xyxy: t.xyxy, score: t.score }, frame);

@@ -24,15 +24,23 @@ writeFileSync(
 
 /** A file-like source whose frame i is filled with the value i, so the fake model knows which frame it sees. */
 class NumberedFrames implements FrameSource {
-  readonly info: SourceInfo = { kind: 'file', id: 'walk', sizeWh: [W, H], fps: 10, frameCount: FRAMES };
+  readonly info: SourceInfo;
   readonly drops = noDrops();
   private index = 0;
 
+  constructor(
+    private readonly id = 'walk',
+    private readonly count = FRAMES,
+    private readonly timeMsOf = (index: number) => index * 100,
+  ) {
+    this.info = { kind: 'file', id, sizeWh: [W, H], fps: 10, frameCount: count };
+  }
+
   async read(): Promise<Frame | null> {
-    if (this.index >= FRAMES) return null;
+    if (this.index >= this.count) return null;
     const index = this.index++;
     const mat = new cv.Mat(H, W, cv.CV_8UC3, [index, index, index]);
-    return { sourceId: 'walk', index, timestampMs: index * 100, sizeWh: [W, H], mat, readAtMs: performance.now(), readMs: 0 };
+    return { sourceId: this.id, index, timestampMs: this.timeMsOf(index), sizeWh: [W, H], mat, readAtMs: performance.now(), readMs: 0 };
   }
 
   async close(): Promise<void> {}
@@ -140,6 +148,35 @@ describe('object events through createPipeline (injected source and scripted det
       expect(e.snapshot).toContain(join(snapshots, 'walk'));
     }
     expect(seen.filter((e) => e.type === 'object.update').every((e) => e.snapshot === undefined)).toBe(true);
+  });
+
+  it("a source that ends first has its objects ended at once, not when the run ends", async () => {
+    const short = new NumberedFrames('short', 20);
+    const long = new NumberedFrames('long', FRAMES);
+    const pipeline = await createPipeline(
+      { source: [{ uri: 'short.mp4', ...geometry }, { uri: 'long.mp4', ...geometry }], model: join(dir, 'tiny-detector.yaml') },
+      { inject: { sources: [short, long], host: scriptedDetector } },
+    );
+    const log: string[] = [];
+    pipeline.objectEvents$.subscribe((e) => log.push(`${e.source} ${e.type}`));
+    pipeline.predictions$.subscribe((p) => log.push(`${p.sourceId} frame ${p.frameIndex}`));
+    await pipeline.run();
+    expect(log.filter((l) => l === 'short object.end')).toHaveLength(1);
+    expect(log.indexOf('short object.end')).toBeLessThan(log.indexOf(`long frame ${FRAMES - 1}`));
+    expect(log.indexOf('short object.end')).toBeGreaterThan(log.indexOf('short frame 19'));
+  });
+
+  it('frame times that step back (a camera clock corrected by NTP) do not stop the run', async () => {
+    const stepped = new NumberedFrames('walk', FRAMES, (i) => 1_800_000_000_000 + i * 100 - (i >= 15 ? 60_000 : 0));
+    const pipeline = await createPipeline(
+      { source: { uri: 'walk.mp4', ...geometry }, model: join(dir, 'tiny-detector.yaml') },
+      { inject: { sources: [stepped], host: scriptedDetector } },
+    );
+    const types: string[] = [];
+    pipeline.objectEvents$.subscribe((e) => types.push(e.type));
+    const summary = await pipeline.run();
+    expect(summary.frames).toBe(FRAMES);
+    expect(types.filter((t) => t !== 'object.update')).toEqual(['object.start', 'zone.enter', 'zone.exit', 'line.cross', 'object.end']);
   });
 
   it('a snapshot that cannot be written costs the snapshot, never the event or the run', async () => {

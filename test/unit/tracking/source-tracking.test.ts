@@ -78,6 +78,29 @@ describe('SourceTracking: object events of one source', () => {
     expect(crossing[0]).toMatchObject({ direction: 'in' });
   });
 
+  it("frame time that steps back (a live camera's clock after an NTP step) neither throws nor breaks the objects", () => {
+    const t = tracking({ lines: [{ name: 'gate', from: [0, 350], to: [640, 350] }] });
+    const events: ObjectEventDraft[] = [];
+    // 30 frames walking down across the line; the clock jumps back an hour at frame 10.
+    for (let i = 0; i < 30; i++) {
+      const timestampMs = 1_800_000_000_000 + i * STEP_MS - (i >= 10 ? 3_600_000 : 0);
+      events.push(...t.update([person(320, 300 + 5 * i)], { index: i, timestampMs, sizeWh: SIZE }).events);
+    }
+    expect(events.filter((e) => e.type !== 'object.update').map((e) => e.type)).toEqual(['object.start', 'line.cross']);
+    const cross = events.find((e) => e.type === 'line.cross');
+    // Reported in the frames' own time: after the step, so within the last 20 frames' timestamps.
+    expect(cross?.timestampMs).toBeGreaterThanOrEqual(1_800_000_000_000 - 3_600_000 + 10 * STEP_MS);
+    expect(cross?.type === 'line.cross' ? cross.sinceMs : NaN).toBeLessThanOrEqual(cross?.timestampMs ?? 0);
+    expect(new Set(events.map((e) => e.trackId))).toEqual(new Set([1]));
+  });
+
+  it('an object ending in a frame gets its object.end without an object.update just before it', () => {
+    const t = tracking({ updateIntervalMs: 60_000, zones: [{ name: 'all', polygon: [[0, 0], [640, 0], [640, 480], [0, 480]] }] });
+    const events = [...run(t, 10, () => [person(300, 300)]), ...run(t, 20, () => [], 10)];
+    const types = events.map((e) => e.type);
+    expect(types.slice(-2)).toEqual(['zone.exit', 'object.end']);
+  });
+
   it('a zone change sends an object.update at once, carrying the zones the object is in', () => {
     const t = tracking({ updateIntervalMs: 60_000, zones: [{ name: 'door', polygon: [[200, 200], [440, 200], [440, 300], [200, 300]] }] });
     const events = run(t, 12, (i) => [person(320, 150 + 10 * i)]);
@@ -114,8 +137,14 @@ describe('SourceTracking: object events of one source', () => {
 
   it('a track never confirmed (seen fewer than minHits times) makes no events', () => {
     const t = tracking();
-    const events = run(t, 20, (i) => (i < 2 ? [person(300, 300)] : []));
-    expect(events).toEqual([]);
+    const forgotten: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const frame = t.update(i < 2 ? [person(300, 300)] : [], { index: i, timestampMs: i * STEP_MS, sizeWh: SIZE });
+      expect(frame.events).toEqual([]);
+      forgotten.push(...frame.forgotten);
+    }
+    // …and is reported forgotten once, so that its snapshot (taken while tentative) is dropped.
+    expect(forgotten).toEqual([1]);
   });
 
   it('track.classes: other classes are not tracked', () => {

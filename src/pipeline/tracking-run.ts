@@ -1,0 +1,128 @@
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { ModelDescriptor } from '../models/descriptor-schema.js';
+import type { RunSummary } from '../metrics/run-stats.js';
+import { SnapshotStore } from '../snapshots/snapshot-store.js';
+import type { FrameSource } from '../sources/frame-source.js';
+import type { ObjectEvent, ObjectEventDraft } from '../tracking/object-events.js';
+import { SourceTracking } from '../tracking/source-tracking.js';
+import { trackSettingsOf } from '../tracking/track-schema.js';
+import { ObjectEventPublisher } from './object-event-publisher.js';
+
+/** Snapshot files one run keeps at most (the oldest of this run are deleted beyond it). */
+const MAX_SNAPSHOT_FILES = 10_000;
+
+/**
+ * The tracked sources of one run and the life of their objects: one SourceTracking per tracked source, the
+ * snapshot store, and the publisher that stamps and emits object events. A source's objects end (object.end,
+ * `end-of-input`) as soon as the source has ended and its last frame has left the pipeline, not at the end of the
+ * whole run: a camera that gives up in a multi-camera run stops counting its objects as followed.
+ */
+export class TrackingRun {
+  readonly trackings: ReadonlyMap<string, SourceTracking>;
+  readonly snapshots: SnapshotStore | null;
+  readonly #publisher: ObjectEventPublisher;
+  readonly #inFlight = new Map<string, number>();
+  readonly #ended = new Set<string>();
+  readonly #finishing: Promise<void>[] = [];
+  readonly #log: Logger;
+
+  constructor(options: {
+    config: Config;
+    descriptor: ModelDescriptor;
+    sources: readonly FrameSource[];
+    snapshotsDir: string | null;
+    runId: string;
+    emit: (event: ObjectEvent) => void;
+    log: Logger;
+  }) {
+    const { config, sources, snapshotsDir, runId, log } = options;
+    this.#log = log;
+    this.trackings = trackingsOf(config, options.descriptor, sources);
+    this.snapshots =
+      snapshotsDir === null || this.trackings.size === 0
+        ? null
+        : new SnapshotStore({ dir: snapshotsDir, ...config.output.snapshot, runId, maxFiles: MAX_SNAPSHOT_FILES });
+    this.#publisher = new ObjectEventPublisher(options.emit, this.snapshots, log, runId);
+  }
+
+  /** The lowest score the decoder must keep: the trackers' lowScore (ByteTrack's second stage), or `minScore`. */
+  decodeMinScore(minScore: number): number {
+    return Math.min(minScore, ...[...this.trackings.values()].map((t) => t.lowScore));
+  }
+
+  /** Stamps and emits one frame's object events, in order (their snapshots written first). */
+  publish(drafts: readonly ObjectEventDraft[]): Promise<void> {
+    return this.#publisher.publish(drafts);
+  }
+
+  /** A frame of `sourceId` entered the pipeline. */
+  frameRead(sourceId: string): void {
+    this.#inFlight.set(sourceId, (this.#inFlight.get(sourceId) ?? 0) + 1);
+  }
+
+  /** A frame of `sourceId` left it (written or dropped): after its object events went out. */
+  frameDone(sourceId: string): void {
+    const n = (this.#inFlight.get(sourceId) ?? 1) - 1;
+    this.#inFlight.set(sourceId, n);
+    if (n === 0 && this.#ended.has(sourceId)) this.#finish(sourceId);
+  }
+
+  /** `sourceId` will read no more frames; its objects end once the frames it read have left the pipeline. */
+  sourceEnded(sourceId: string): void {
+    if (this.#ended.has(sourceId)) return;
+    this.#ended.add(sourceId);
+    if ((this.#inFlight.get(sourceId) ?? 0) === 0) this.#finish(sourceId);
+  }
+
+  /** Ends the objects of every source not yet finished and waits for all their events: before the outputs close. */
+  async finishAll(): Promise<void> {
+    for (const id of this.trackings.keys()) if (!this.#ended.has(id)) this.sourceEnded(id);
+    // A flow that failed may have left frames counted in flight: end those sources' objects anyway.
+    for (const id of this.trackings.keys()) if ((this.#inFlight.get(id) ?? 0) > 0) this.#finish(id);
+    await Promise.allSettled(this.#finishing);
+  }
+
+  summary(): Pick<RunSummary, 'objectEvents' | 'lineCounts'> {
+    return {
+      objectEvents: Object.fromEntries(this.#publisher.countsByType),
+      lineCounts: [...this.trackings.values()].flatMap((t) => t.lineCounts().map(({ line, counts }) => ({ source: t.sourceId, line, ...counts }))),
+    };
+  }
+
+  #finish(sourceId: string): void {
+    const tracking = this.trackings.get(sourceId);
+    if (tracking === undefined) return;
+    this.#inFlight.set(sourceId, 0);
+    try {
+      this.#finishing.push(this.#publisher.publish(tracking.finish()).catch((err: unknown) => this.#failed(sourceId, err)));
+    } catch (err) {
+      this.#failed(sourceId, err);
+    }
+  }
+
+  #failed(sourceId: string, err: unknown): void {
+    this.#log.warn({ source: sourceId, err: (err as Error).message }, 'ending the objects of a source failed');
+  }
+}
+
+/** One SourceTracking per tracked source (detection models only; createPipeline refuses tracking otherwise). */
+function trackingsOf(config: Config, descriptor: ModelDescriptor, sources: readonly FrameSource[]): Map<string, SourceTracking> {
+  const out = new Map<string, SourceTracking>();
+  if (descriptor.task !== 'detection') return out;
+  sources.forEach((s, i) => {
+    const sourceConfig = config.source[i];
+    const settings = sourceConfig === undefined ? null : trackSettingsOf(sourceConfig);
+    if (sourceConfig === undefined || settings === null) return;
+    const options = {
+      sourceId: s.info.id,
+      settings,
+      zones: sourceConfig.zones,
+      lines: sourceConfig.lines,
+      trailPoints: config.annotate.trailPoints,
+      minSightingScore: config.postprocess.minScore,
+    };
+    out.set(s.info.id, new SourceTracking(options));
+  });
+  return out;
+}
