@@ -74,9 +74,8 @@ function drawLine(
   const arrowPx = 24;
   const tip: PointXy = [mid[0] - (dy / length) * arrowPx, mid[1] + (dx / length) * arrowPx];
   scene.drawArrowedLine(point(mid), point(tip), color, thicknessPx, cv.LINE_AA, 0, 0.35);
-  // Beside the line's right-hand end, so the label never covers the line itself.
-  const end = from[0] >= to[0] ? from : to;
-  drawTag(scene, `${name}  in ${counts.in}  out ${counts.out}`, end[0] + 8, end[1] + 8, color);
+  // On the `out` side of the line's start, away from the arrow, so the label covers neither.
+  drawTag(scene, `${name}  in ${counts.in}  out ${counts.out}`, from[0] + (dy / length) * 10, from[1] - (dx / length) * 10, color);
 }
 
 /** A filled label above (x, y), kept inside the frame. */
