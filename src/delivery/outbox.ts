@@ -1,0 +1,278 @@
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * A durable outbox: every event is appended to an on-disk log before any delivery is tried, and each delivery
+ * target (an MQTT broker, a webhook) reads it from its own acknowledged position. A segmented append-only log of
+ * JSON lines rather than SQLite: appends are sequential writes with one optional fsync, recovery after a crash is
+ * "cut the torn last line", retention deletes whole files, and there is no native module to build on a machine
+ * without internet.
+ *
+ * Files in `dir`: `<first seq, 16 digits>.jsonl` segments, one record per line (`{"seq":…,"atMs":…,"event":…}`),
+ * and `<target>.cursor` holding the last sequence number that target acknowledged (written to a temporary file
+ * and renamed, so it is the old or the new value, never half of one).
+ */
+
+/** When appended records reach the disk. */
+export type FsyncPolicy = 'always' | 'interval' | 'never';
+
+export interface OutboxOptions {
+  dir: string;
+  /**
+   * always: fsync after each append (nothing acknowledged by append() is lost to a power cut); interval: at most
+   * every `fsyncIntervalMs` (a power cut loses at most that much; a process crash loses nothing); never: the OS
+   * decides (a process crash still loses nothing, the data is in the page cache).
+   */
+  fsync: FsyncPolicy;
+  /** For fsync `interval`. Default 1000. */
+  fsyncIntervalMs?: number;
+  /** A segment is closed and a new one started beyond this size. Default 8 MiB. */
+  segmentBytes?: number;
+  /** Oldest segments are deleted while the log is larger than this (the newest segment is always kept); null = no bound. */
+  maxBytes: number | null;
+  /** Segments whose newest record is older than this are deleted; null = no bound. */
+  maxAgeMs: number | null;
+  /** Epoch ms. Default Date.now. */
+  nowMs?: () => number;
+}
+
+export interface OutboxRecord<E = unknown> {
+  seq: number;
+  /** When it was appended (epoch ms). */
+  atMs: number;
+  event: E;
+}
+
+/** What retention deleted: records, and how many of them some target had not acknowledged yet. */
+export interface OutboxDrop {
+  records: number;
+  unacknowledged: number;
+  /** Per target, the records it lost. */
+  byTarget: Record<string, number>;
+}
+
+interface Segment {
+  firstSeq: number;
+  path: string;
+  bytes: number;
+  lastSeq: number;
+  lastAtMs: number;
+}
+
+const SEGMENT_NAME = /^(\d{16})\.jsonl$/;
+const TARGET_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The outbox of one run directory. Single writer: one process owns a directory at a time. */
+export class Outbox<E = unknown> {
+  readonly #options: Required<Omit<OutboxOptions, 'maxBytes' | 'maxAgeMs'>> & Pick<OutboxOptions, 'maxBytes' | 'maxAgeMs'>;
+  readonly #segments: Segment[] = [];
+  readonly #cursors = new Map<string, number>();
+  #fd: number | null = null;
+  #nextSeq = 1;
+  #lastFsyncMs = 0;
+  #dirty = false;
+  /** Bytes cut from a torn last line when the outbox was opened (a crash in the middle of an append). */
+  readonly recoveredTornBytes: number;
+
+  constructor(options: OutboxOptions) {
+    this.#options = { fsyncIntervalMs: 1000, segmentBytes: 8 * 1024 * 1024, nowMs: Date.now, ...options };
+    mkdirSync(options.dir, { recursive: true });
+    for (const name of readdirSync(options.dir).sort()) {
+      const m = SEGMENT_NAME.exec(name);
+      if (m?.[1] !== undefined) this.#segments.push(this.#scan(Number(m[1]), join(options.dir, name)));
+      if (name.endsWith('.cursor')) this.#cursors.set(name.slice(0, -'.cursor'.length), Number(readFileSync(join(options.dir, name), 'utf8')) || 0);
+    }
+    this.recoveredTornBytes = this.#repairTail();
+    const last = this.#segments.at(-1);
+    this.#nextSeq = last === undefined ? 1 : last.lastSeq + 1;
+  }
+
+  /** The sequence number the next append gets. */
+  get nextSeq(): number {
+    return this.#nextSeq;
+  }
+
+  /** Total bytes of the log on disk. */
+  get bytes(): number {
+    return this.#segments.reduce((a, s) => a + s.bytes, 0);
+  }
+
+  /** Appends one event; returns its sequence number. Durable per the fsync policy when this returns. */
+  append(event: E): number {
+    const seq = this.#nextSeq;
+    const atMs = this.#options.nowMs();
+    const line = Buffer.from(`${JSON.stringify({ seq, atMs, event })}\n`);
+    let tail = this.#segments.at(-1);
+    if (tail === undefined || (tail.bytes > 0 && tail.bytes + line.length > this.#options.segmentBytes)) tail = this.#startSegment(seq);
+    const fd = this.#tailFd(tail);
+    writeSync(fd, line);
+    Object.assign(tail, { bytes: tail.bytes + line.length, lastSeq: seq, lastAtMs: atMs });
+    this.#nextSeq = seq + 1;
+    this.#dirty = true;
+    if (this.#options.fsync === 'always' || (this.#options.fsync === 'interval' && atMs - this.#lastFsyncMs >= this.#options.fsyncIntervalMs)) this.flush();
+    return seq;
+  }
+
+  /** fsyncs what was appended (a no-op when nothing was). */
+  flush(): void {
+    if (this.#fd !== null && this.#dirty) fsyncSync(this.#fd);
+    this.#dirty = false;
+    this.#lastFsyncMs = this.#options.nowMs();
+  }
+
+  /** The last sequence number `target` acknowledged (0 for a new target). */
+  position(target: string): number {
+    checkTarget(target);
+    return this.#cursors.get(target) ?? 0;
+  }
+
+  /** Records `target` has not acknowledged, oldest first, at most `max`. */
+  read(target: string, max: number): OutboxRecord<E>[] {
+    const after = this.position(target);
+    const out: OutboxRecord<E>[] = [];
+    for (const segment of this.#segments) {
+      if (segment.lastSeq <= after || out.length >= max) continue;
+      for (const record of this.#records(segment)) {
+        if (record.seq <= after) continue;
+        out.push(record);
+        if (out.length >= max) break;
+      }
+    }
+    return out;
+  }
+
+  /** `target` has everything up to `seq`: its next read starts after it. Persisted at once (atomically). */
+  ack(target: string, seq: number): void {
+    checkTarget(target);
+    if (seq <= this.position(target)) return;
+    const path = join(this.#options.dir, `${target}.cursor`);
+    writeFileSync(`${path}.tmp`, String(seq));
+    renameSync(`${path}.tmp`, path);
+    this.#cursors.set(target, seq);
+  }
+
+  /** Records `target` has not acknowledged. */
+  depth(target: string): number {
+    return Math.max(0, this.#nextSeq - 1 - Math.max(this.position(target), this.#firstSeq() - 1));
+  }
+
+  /** Age of the oldest record `target` has not acknowledged (ms), or 0 when it is up to date. */
+  oldestUnacknowledgedAgeMs(target: string): number {
+    const [oldest] = this.read(target, 1);
+    return oldest === undefined ? 0 : Math.max(0, this.#options.nowMs() - oldest.atMs);
+  }
+
+  /**
+   * Deletes the oldest segments beyond maxAgeMs / maxBytes (never the one being written). Returns what went,
+   * including how many records targets (those in `targets`, plus any with a cursor) had not acknowledged yet.
+   */
+  enforceRetention(targets: readonly string[] = []): OutboxDrop {
+    const drop: OutboxDrop = { records: 0, unacknowledged: 0, byTarget: {} };
+    const { maxBytes, maxAgeMs } = this.#options;
+    const known = new Set([...targets, ...this.#cursors.keys()]);
+    while (this.#segments.length > 1) {
+      const oldest = this.#segments[0];
+      if (oldest === undefined) break;
+      const tooOld = maxAgeMs !== null && this.#options.nowMs() - oldest.lastAtMs > maxAgeMs;
+      const tooBig = maxBytes !== null && this.bytes > maxBytes;
+      if (!tooOld && !tooBig) break;
+      const records = oldest.lastSeq - oldest.firstSeq + 1;
+      drop.records += records;
+      let worst = 0;
+      for (const target of known) {
+        const lost = Math.max(0, oldest.lastSeq - Math.max(this.#cursors.get(target) ?? 0, oldest.firstSeq - 1));
+        if (lost > 0) drop.byTarget[target] = (drop.byTarget[target] ?? 0) + lost;
+        worst = Math.max(worst, lost);
+      }
+      drop.unacknowledged += worst;
+      unlinkSync(oldest.path);
+      this.#segments.shift();
+    }
+    return drop;
+  }
+
+  /** Flushes and closes the file being written. */
+  close(): void {
+    if (this.#fd === null) return;
+    if (this.#options.fsync !== 'never') this.flush();
+    closeSync(this.#fd);
+    this.#fd = null;
+  }
+
+  #firstSeq(): number {
+    return this.#segments[0]?.firstSeq ?? this.#nextSeq;
+  }
+
+  #startSegment(firstSeq: number): Segment {
+    if (this.#fd !== null) {
+      if (this.#options.fsync !== 'never') this.flush();
+      closeSync(this.#fd);
+      this.#fd = null;
+    }
+    const segment = { firstSeq, path: join(this.#options.dir, `${String(firstSeq).padStart(16, '0')}.jsonl`), bytes: 0, lastSeq: firstSeq - 1, lastAtMs: 0 };
+    this.#segments.push(segment);
+    return segment;
+  }
+
+  #tailFd(tail: Segment): number {
+    this.#fd ??= openSync(tail.path, 'a');
+    return this.#fd;
+  }
+
+  #scan(firstSeq: number, path: string): Segment {
+    const segment: Segment = { firstSeq, path, bytes: statSync(path).size, lastSeq: firstSeq - 1, lastAtMs: 0 };
+    for (const record of this.#records(segment)) Object.assign(segment, { lastSeq: record.seq, lastAtMs: record.atMs });
+    return segment;
+  }
+
+  /** Whole records of a segment; a torn last line (no newline, or not JSON) is not one. */
+  *#records(segment: Segment): Generator<OutboxRecord<E>> {
+    if (!existsSync(segment.path)) return;
+    const text = readFileSync(segment.path, 'utf8');
+    let start = 0;
+    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+      const line = text.slice(start, end);
+      start = end + 1;
+      try {
+        yield JSON.parse(line) as OutboxRecord<E>;
+      } catch {
+        return; // a torn line can only be the last: #repairTail cuts it
+      }
+    }
+  }
+
+  /** Cuts a torn last record (visionpipe killed mid-append) so that appends continue on a clean line. */
+  #repairTail(): number {
+    const tail = this.#segments.at(-1);
+    if (tail === undefined) return 0;
+    const text = readFileSync(tail.path);
+    let goodBytes = 0;
+    let start = 0;
+    for (let end = text.indexOf(0x0a); end !== -1; end = text.indexOf(0x0a, start)) {
+      try {
+        JSON.parse(text.subarray(start, end).toString('utf8'));
+      } catch {
+        break;
+      }
+      goodBytes = end + 1;
+      start = end + 1;
+    }
+    const torn = text.length - goodBytes;
+    if (torn > 0) {
+      const fd = openSync(tail.path, 'r+');
+      try {
+        ftruncateSync(fd, goodBytes);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      tail.bytes = goodBytes;
+    }
+    return torn;
+  }
+}
+
+function checkTarget(target: string): void {
+  if (!TARGET_NAME.test(target)) throw new RangeError(`Outbox target name ${JSON.stringify(target)}: expected 1-64 letters, digits, _ or -`);
+}
+

@@ -1,0 +1,91 @@
+import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Outbox, type OutboxOptions } from '../../../src/delivery/outbox.js';
+
+const root = mkdtempSync(join(tmpdir(), 'visionpipe-outbox-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+
+function open(extra: Partial<OutboxOptions> = {}, dir = join(root, `o${++n}`)) {
+  return { dir, outbox: new Outbox<{ i: number }>({ dir, fsync: 'always', maxBytes: null, maxAgeMs: null, ...extra }) };
+}
+
+describe('Outbox: a durable log that each target reads from its own position', () => {
+  it('targets read and acknowledge independently, in order', () => {
+    const { outbox } = open();
+    for (let i = 1; i <= 5; i++) expect(outbox.append({ i })).toBe(i);
+    expect(outbox.read('mqtt', 3).map((r) => r.event.i)).toEqual([1, 2, 3]);
+    outbox.ack('mqtt', 3);
+    expect(outbox.read('mqtt', 10).map((r) => r.seq)).toEqual([4, 5]);
+    expect(outbox.read('webhook', 10).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(outbox.depth('mqtt')).toBe(2);
+    expect(outbox.depth('webhook')).toBe(5);
+    outbox.ack('mqtt', 2); // never backwards
+    expect(outbox.position('mqtt')).toBe(3);
+    expect(() => outbox.ack('../evil', 1)).toThrow(RangeError);
+    outbox.close();
+  });
+
+  it('killed without closing (kill -9): the next open resumes each target where it acknowledged, and appends go on', () => {
+    const { dir, outbox } = open({ fsync: 'never' });
+    for (let i = 1; i <= 4; i++) outbox.append({ i });
+    outbox.ack('mqtt', 1);
+    // No close(): the process is gone. A new process opens the same folder.
+    const { outbox: again } = open({ fsync: 'never' }, dir);
+    expect(again.read('mqtt', 10).map((r) => r.seq)).toEqual([2, 3, 4]);
+    expect(again.append({ i: 5 })).toBe(5);
+    expect(again.read('mqtt', 10).map((r) => r.seq)).toEqual([2, 3, 4, 5]);
+    again.close();
+  });
+
+  it('a record torn by a crash mid-append is cut; the log stays readable and appendable', () => {
+    const { dir, outbox } = open();
+    outbox.append({ i: 1 });
+    outbox.append({ i: 2 });
+    outbox.close();
+    const [segment] = readdirSync(dir).filter((f) => f.endsWith('.jsonl'));
+    const torn = '{"seq":3,"atMs":1,"ev';
+    appendFileSync(join(dir, segment ?? ''), torn);
+    const { outbox: again } = open({}, dir);
+    expect(again.recoveredTornBytes).toBe(torn.length);
+    expect(again.append({ i: 3 })).toBe(3);
+    expect(again.read('t', 10).map((r) => r.event.i)).toEqual([1, 2, 3]);
+    again.close();
+  });
+
+  it('segments roll at segmentBytes; the byte bound deletes the oldest, counting what each target lost', () => {
+    const { dir, outbox } = open({ segmentBytes: 200, maxBytes: 450 });
+    for (let i = 1; i <= 20; i++) outbox.append({ i }); // ~45 bytes a record: 4 per segment
+    expect(readdirSync(dir).filter((f) => f.endsWith('.jsonl')).length).toBe(5);
+    outbox.ack('fast', 20);
+    outbox.ack('slow', 2);
+    const drop = outbox.enforceRetention(['never-seen']);
+    expect(outbox.bytes).toBeLessThanOrEqual(450);
+    const first = outbox.read('slow', 1)[0]?.seq ?? 0;
+    expect(drop.records).toBe(first - 1);
+    expect(drop.byTarget).toEqual({ slow: first - 1 - 2, 'never-seen': first - 1 });
+    expect(drop.byTarget['fast']).toBeUndefined();
+    expect(drop.unacknowledged).toBe(first - 1);
+    // The newest records are kept, in order.
+    expect(outbox.read('slow', 100).map((r) => r.seq).at(-1)).toBe(20);
+    expect(outbox.depth('never-seen')).toBe(20 - first + 1);
+    outbox.close();
+  });
+
+  it('the age bound deletes segments whose newest record is older than maxAgeMs, never the one being written', () => {
+    let now = 1_000_000;
+    const { outbox } = open({ segmentBytes: 100, maxAgeMs: 60_000, nowMs: () => now });
+    for (let i = 1; i <= 6; i++) outbox.append({ i });
+    now += 120_000;
+    outbox.append({ i: 7 });
+    const drop = outbox.enforceRetention();
+    expect(drop.records).toBe(6);
+    expect(outbox.read('t', 10).map((r) => r.seq)).toEqual([7]);
+    expect(outbox.oldestUnacknowledgedAgeMs('t')).toBe(0);
+    now += 5000;
+    expect(outbox.oldestUnacknowledgedAgeMs('t')).toBe(5000);
+    outbox.close();
+  });
+});
