@@ -23,8 +23,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # libopencv-dev: the OpenCV 4.6 that @u4/opencv4nodejs compiles against; ffmpeg: the MP4 encoder and ffprobe;
 # g++/make/python3/pkg-config: node-gyp's toolchain. GStreamer's RTSP server (python3-gi, gir1.2-gst-rtsp-server-1.0,
 # x264enc from plugins-ugly, jpegdec from plugins-good): the real RTSP camera the live-source tests start on 127.0.0.1.
+# mosquitto: the real MQTT broker the delivery tests start on 127.0.0.1 (its system service is not started here).
 packages=(libopencv-dev ffmpeg pkg-config g++ make python3
-  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+  mosquitto)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

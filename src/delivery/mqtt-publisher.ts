@@ -1,0 +1,125 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from '../log.js';
+import { sourceFileName } from '../sources/source-file-name.js';
+import { redactUri } from '../sources/redact-uri.js';
+import type { Outbox, OutboxRecord } from './outbox.js';
+
+/** An event as it is delivered: the versioned JSON events of the events file. */
+export type DeliveredEvent = Record<string, unknown> & { type?: unknown; source?: unknown };
+
+export interface MqttPublisherOptions {
+  /** mqtt://host:1883, mqtts://host:8883 (TLS), ws:// … ; credentials may be in it or given below. */
+  url: string;
+  /** Topics are `<prefix>/<source>/<event type>`, `<prefix>/<source>/state` and `<prefix>/status`. */
+  prefix: string;
+  username?: string;
+  password?: string;
+  clientId?: string;
+  /** The outbox this publisher reads (as target `mqtt`) and acknowledges after each PUBACK. */
+  outbox: Outbox<DeliveredEvent>;
+  log: Logger;
+}
+
+/** The outbox target name of the MQTT publisher. */
+export const MQTT_TARGET = 'mqtt';
+/** Records read from the outbox per batch (published one at a time, in order). */
+const BATCH = 100;
+
+/**
+ * Delivers the outbox to an MQTT broker, in order, at least once: each event is published with QoS 1 and
+ * acknowledged in the outbox only after the broker's PUBACK, so a broker that goes away (or a visionpipe that is
+ * killed) costs nothing: delivery resumes from the last acknowledged event when the broker is back (or at the next
+ * start). Nothing is handed to mqtt.js while it is disconnected, so its unbounded in-memory offline queue never
+ * grows: the backlog waits on disk. Topics: `<prefix>/<source>/<type>` (QoS 1), `<prefix>/<source>/state`
+ * (retained: the source's latest state), `<prefix>/status` (retained `online` / `offline`, also the last will).
+ */
+export class MqttPublisher {
+  readonly #options: MqttPublisherOptions;
+  readonly #client: MqttClient;
+  #pumping = false;
+  #closed = false;
+  delivered = 0;
+  failed = 0;
+
+  constructor(options: MqttPublisherOptions) {
+    this.#options = options;
+    const status = `${options.prefix}/status`;
+    this.#client = mqtt.connect(options.url, {
+      ...(options.username === undefined ? {} : { username: options.username }),
+      ...(options.password === undefined ? {} : { password: options.password }),
+      clientId: options.clientId ?? `visionpipe-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+      will: { topic: status, payload: Buffer.from('offline'), qos: 1, retain: true },
+      reconnectPeriod: 1000,
+      connectTimeout: 5000,
+      queueQoSZero: false,
+    });
+    this.#client.on('connect', () => {
+      options.log.info({ broker: redactUri(options.url) }, 'MQTT connected');
+      this.#client.publish(status, 'online', { qos: 1, retain: true });
+      this.notify();
+    });
+    this.#client.on('error', (err) => options.log.warn({ broker: redactUri(options.url), err: redactUri(err.message) }, 'MQTT error'));
+    this.#client.on('offline', () => options.log.warn({ broker: redactUri(options.url) }, 'MQTT broker unreachable: events wait in the outbox'));
+  }
+
+  /** Events not yet acknowledged by the broker. */
+  get depth(): number {
+    return this.#options.outbox.depth(MQTT_TARGET);
+  }
+
+  /** New events are in the outbox: deliver them (when connected; a no-op while a delivery is running). */
+  notify(): void {
+    if (this.#pumping || this.#closed) return;
+    this.#pumping = true;
+    void this.#pump().finally(() => {
+      this.#pumping = false;
+    });
+  }
+
+  /**
+   * Waits up to `timeoutMs` for the outbox to drain, then publishes `offline` and disconnects. What is not
+   * delivered stays in the outbox for the next start.
+   */
+  async close(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.depth > 0 && this.#client.connected && Date.now() < deadline) {
+      this.notify();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    this.#closed = true;
+    if (this.#client.connected) {
+      await this.#client.publishAsync(`${this.#options.prefix}/status`, 'offline', { qos: 1, retain: true }).catch(() => undefined);
+    }
+    await this.#client.endAsync().catch(() => undefined);
+  }
+
+  async #pump(): Promise<void> {
+    const { outbox } = this.#options;
+    while (!this.#closed && this.#client.connected) {
+      const batch = outbox.read(MQTT_TARGET, BATCH);
+      if (batch.length === 0) return;
+      for (const record of batch) {
+        if (!(await this.#publish(record))) return; // disconnected: resume from this record on reconnect
+        outbox.ack(MQTT_TARGET, record.seq);
+        this.delivered++;
+      }
+    }
+  }
+
+  async #publish(record: OutboxRecord<DeliveredEvent>): Promise<boolean> {
+    const event = record.event;
+    const source = typeof event.source === 'string' ? sourceFileName(event.source) : '_';
+    const type = typeof event.type === 'string' ? event.type : 'event';
+    // State changes also go to one retained topic per source: a new subscriber learns each camera's state at once.
+    const isState = type === 'source-state';
+    const topic = isState ? `${this.#options.prefix}/${source}/state` : `${this.#options.prefix}/${source}/${type}`;
+    try {
+      await this.#client.publishAsync(topic, JSON.stringify(event), { qos: 1, retain: isState });
+      return true;
+    } catch (err) {
+      this.failed++;
+      this.#options.log.debug({ err: redactUri((err as Error).message), seq: record.seq }, 'MQTT publish not acknowledged; will retry');
+      return false;
+    }
+  }
+}
