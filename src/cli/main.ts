@@ -31,6 +31,7 @@ program
   .option('--snapshots <dir>', 'tracked sources: save a JPEG of each object (its best frame) here, named in its events')
   .option('--no-frame-events', 'leave the per-frame prediction lines out of the events file (object and state events only)')
   .option('-c, --config <file.yaml>', 'config file (flags override it)')
+  .option('--mqtt <url>', 'publish events to this MQTT broker (mqtt://host:1883), through a durable outbox (delivery.outbox.dir)')
   .option('--max-frames <n>', 'stop after n frames', positiveInt)
   .option('--ring-size <n>', 'input buffers shared with the inference worker (2 = double buffering)', positiveInt)
   .option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:<port>/metrics while running (0 = any free port)', port)

@@ -15,6 +15,7 @@ export interface RunFlags {
   output?: string;
   events?: string;
   snapshots?: string;
+  mqtt?: string;
   /** false with --no-frame-events; commander sets true otherwise, which must not override the config file. */
   frameEvents?: boolean;
   config?: string;
@@ -83,6 +84,7 @@ export async function runCommand(sources: string[], flags: RunFlags): Promise<nu
       output: { video: flags.output, events: flags.events, snapshots: flags.snapshots, frameEvents: flags.frameEvents === false ? false : undefined },
       pipeline: { ringSize: flags.ringSize },
       metrics: { port: flags.metricsPort },
+      delivery: flags.mqtt === undefined ? undefined : { mqtt: { url: flags.mqtt } },
       log: { level: verbose ? 'debug' : flags.logLevel },
     } as ConfigOverrides;
     if (sources.length === 0 && flags.config === undefined) {

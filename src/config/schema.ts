@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DeliverySchema } from '../delivery/delivery-schema.js';
 import { LinesSchema, ZonesSchema } from '../tracking/geometry-schema.js';
 import { SourceTrackSchema } from '../tracking/track-schema.js';
 
@@ -184,6 +185,8 @@ export const ConfigSchema = z.strictObject({
   annotate: AnnotateSchema.prefault({}),
   /** With several sources, `output.video` must contain `{source}` (one MP4 per source); events share one file. */
   output: OutputSchema.prefault({}),
+  /** Events to an MQTT broker through a durable outbox (see the README's Delivery section). */
+  delivery: DeliverySchema.prefault({}),
   /** A Prometheus scrape endpoint (GET /metrics) while the pipeline runs; port null = off, 0 = any free port. */
   metrics: z
     .strictObject({

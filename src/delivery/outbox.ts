@@ -87,6 +87,11 @@ export class Outbox<E = unknown> {
     this.#nextSeq = last === undefined ? 1 : last.lastSeq + 1;
   }
 
+  /** The outbox folder. */
+  get dir(): string {
+    return this.#options.dir;
+  }
+
   /** The sequence number the next append gets. */
   get nextSeq(): number {
     return this.#nextSeq;

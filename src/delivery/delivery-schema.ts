@@ -1,0 +1,36 @@
+import { z } from 'zod';
+
+/**
+ * `delivery`: where events go beyond the events file — an MQTT broker — through a durable outbox on disk that
+ * loses nothing when a target is away or visionpipe is killed.
+ */
+export const OutboxSchema = z.strictObject({
+  /** The outbox folder. It outlives runs: the next start delivers what a killed run left undelivered. */
+  dir: z.string().min(1).default('.visionpipe/outbox'),
+  /** always: fsync every event; interval: at most every fsyncIntervalMs; never: leave it to the OS. */
+  fsync: z.enum(['always', 'interval', 'never']).default('interval'),
+  fsyncIntervalMs: z.number().int().min(1).max(60_000).default(1000),
+  /** The oldest events beyond this many bytes are dropped (counted and logged). */
+  maxBytes: z.number().int().min(1024).nullable().default(1024 ** 3),
+  /** Events older than this are dropped (counted and logged); null = keep. */
+  maxAgeSeconds: z.number().int().positive().nullable().default(7 * 24 * 3600),
+});
+
+export const MqttSchema = z.strictObject({
+  /** mqtt://host:1883, mqtts://host:8883 (TLS), ws(s)://…; user:password@ in it is accepted and never logged. */
+  url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\/.+/i, 'expected an mqtt://, mqtts://, ws:// or wss:// URL'),
+  /** Topic prefix: events go to <prefix>/<source>/<event type>. */
+  prefix: z.string().min(1).regex(/^[^#+]+$/, 'no MQTT wildcards (# +) in the prefix').default('visionpipe'),
+  username: z.string().min(1).optional(),
+  password: z.string().min(1).optional(),
+});
+
+export const DeliverySchema = z.strictObject({
+  /** Also deliver one `prediction` event per frame (10–30 a second per camera); default: only what happens. */
+  frameEvents: z.boolean().default(false),
+  outbox: OutboxSchema.prefault({}),
+  /** An MQTT broker; null = none. */
+  mqtt: MqttSchema.nullable().default(null),
+});
+
+export type DeliveryConfig = z.output<typeof DeliverySchema>;
