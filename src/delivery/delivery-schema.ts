@@ -25,12 +25,32 @@ export const MqttSchema = z.strictObject({
   password: z.string().min(1).optional(),
 });
 
+export const WebhookSchema = z.strictObject({
+  /** Its name in logs and metrics, and its position file in the outbox; default webhook-<index>. */
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only (up to 64)').optional(),
+  url: z.string().regex(/^https?:\/\/.+/i, 'expected an http:// or https:// URL'),
+  /** HMAC-SHA256 key for the x-visionpipe-signature header; omit for unsigned posts. */
+  secret: z.string().min(1).optional(),
+  /** Only these event types (e.g. [line.cross, zone.enter]); omit for all. */
+  types: z.array(z.string().min(1)).min(1).optional(),
+  /** Only objects of these classes; events without a class (state changes) pass. */
+  classes: z.array(z.string().min(1)).min(1).optional(),
+  /** Only these zones and lines (for zone and line events); other events pass. */
+  zones: z.array(z.string().min(1)).min(1).optional(),
+  /** Only these source ids. */
+  sources: z.array(z.string().min(1)).min(1).optional(),
+  /** One POST may take this long before it is retried. */
+  timeoutMs: z.number().int().min(100).max(120_000).default(5000),
+});
+
 export const DeliverySchema = z.strictObject({
   /** Also deliver one `prediction` event per frame (10–30 a second per camera); default: only what happens. */
   frameEvents: z.boolean().default(false),
   outbox: OutboxSchema.prefault({}),
   /** An MQTT broker; null = none. */
   mqtt: MqttSchema.nullable().default(null),
+  /** HTTP endpoints that get each event as a POST (signed, retried, in order). */
+  webhooks: z.array(WebhookSchema).max(20).default([]),
 });
 
 export type DeliveryConfig = z.output<typeof DeliverySchema>;

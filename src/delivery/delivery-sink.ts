@@ -5,6 +5,18 @@ import type { Sink } from '../sinks/sink.js';
 import type { DeliveryConfig } from './delivery-schema.js';
 import { MqttPublisher, MQTT_TARGET, type DeliveredEvent } from './mqtt-publisher.js';
 import { Outbox } from './outbox.js';
+import { WebhookPublisher } from './webhook-publisher.js';
+
+/** What the sink needs of a delivery target: MQTT and each webhook read the outbox from their own position. */
+interface Target {
+  readonly name: string;
+  readonly publisher: { readonly depth: number; notify(): void; close(timeoutMs?: number): Promise<void> };
+}
+
+/** True when the config delivers anywhere (the delivery sink is opened only then). */
+export function deliversEvents(config: DeliveryConfig): boolean {
+  return config.mqtt !== null || config.webhooks.length > 0;
+}
 
 /** How often the outbox's size and age bounds are applied. */
 const RETENTION_INTERVAL_MS = 10_000;
@@ -20,7 +32,7 @@ const DRAIN_ON_CLOSE_MS = 5000;
 export class DeliverySink implements Sink {
   readonly name = 'delivery';
   readonly #outbox: Outbox<DeliveredEvent>;
-  readonly #mqtt: MqttPublisher | null;
+  readonly #targets: Target[] = [];
   readonly #frameEvents: boolean;
   readonly #retention: NodeJS.Timeout;
   readonly #log: Logger;
@@ -39,25 +51,26 @@ export class DeliverySink implements Sink {
       maxAgeMs: outbox.maxAgeSeconds === null ? null : outbox.maxAgeSeconds * 1000,
     });
     if (this.#outbox.recoveredTornBytes > 0) log.warn({ bytes: this.#outbox.recoveredTornBytes }, 'outbox: cut a torn last event (an earlier run was killed mid-write)');
-    const backlog = this.#outbox.depth(MQTT_TARGET);
-    if (config.mqtt !== null && backlog > 0) log.info({ events: backlog }, 'outbox: delivering what an earlier run left undelivered');
-    this.#mqtt =
-      config.mqtt === null
-        ? null
-        : new MqttPublisher({
-            url: config.mqtt.url,
-            prefix: config.mqtt.prefix,
-            ...(config.mqtt.username === undefined ? {} : { username: config.mqtt.username }),
-            ...(config.mqtt.password === undefined ? {} : { password: config.mqtt.password }),
-            outbox: this.#outbox,
-            log,
-          });
+    if (config.mqtt !== null) {
+      const { url, prefix, username, password } = config.mqtt;
+      const options = { url, prefix, outbox: this.#outbox, log, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }) };
+      this.#targets.push({ name: MQTT_TARGET, publisher: new MqttPublisher(options) });
+    }
+    config.webhooks.forEach((w, i) => {
+      const target = w.name ?? `webhook-${i}`;
+      const publisher = new WebhookPublisher({ ...w, target, outbox: this.#outbox, log });
+      this.#targets.push({ name: target, publisher });
+    });
+    for (const t of this.#targets) {
+      if (t.publisher.depth > 0) log.info({ target: t.name, events: t.publisher.depth }, 'outbox: delivering what an earlier run left undelivered');
+      t.publisher.notify();
+    }
     this.#retention = setInterval(() => this.#enforceRetention(), RETENTION_INTERVAL_MS).unref();
   }
 
-  /** Events not yet delivered to MQTT. */
-  get depth(): number {
-    return this.#outbox.depth(MQTT_TARGET);
+  /** Events not yet delivered, per target. */
+  depths(): Record<string, number> {
+    return Object.fromEntries(this.#targets.map((t) => [t.name, t.publisher.depth]));
   }
 
   async write(frame: AnnotatedFrame): Promise<void> {
@@ -70,7 +83,8 @@ export class DeliverySink implements Sink {
 
   async close(): Promise<string> {
     const undelivered = await this.#end();
-    return `${this.#outbox.dir} (${undelivered === 0 ? 'all delivered' : `${undelivered} waiting for the next start`})`;
+    const waiting = Object.entries(undelivered).filter(([, n]) => n > 0);
+    return `${this.#outbox.dir} (${waiting.length === 0 ? 'all delivered' : `waiting for the next start: ${waiting.map(([t, n]) => `${t} ${n}`).join(', ')}`})`;
   }
 
   async abort(): Promise<string | null> {
@@ -81,22 +95,22 @@ export class DeliverySink implements Sink {
   #append(event: Record<string, unknown>): void {
     if (this.#closed) return;
     this.#outbox.append(event);
-    this.#mqtt?.notify();
+    for (const t of this.#targets) t.publisher.notify();
   }
 
-  async #end(): Promise<number> {
-    if (this.#closed) return this.depth;
+  async #end(): Promise<Record<string, number>> {
+    if (this.#closed) return this.depths();
     this.#closed = true;
     clearInterval(this.#retention);
-    await this.#mqtt?.close(DRAIN_ON_CLOSE_MS);
+    await Promise.all(this.#targets.map((t) => t.publisher.close(DRAIN_ON_CLOSE_MS)));
     this.#enforceRetention();
-    const undelivered = this.#mqtt === null ? 0 : this.depth;
+    const undelivered = this.depths();
     this.#outbox.close();
     return undelivered;
   }
 
   #enforceRetention(): void {
-    const drop = this.#outbox.enforceRetention(this.#mqtt === null ? [] : [MQTT_TARGET]);
+    const drop = this.#outbox.enforceRetention(this.#targets.map((t) => t.name));
     if (drop.unacknowledged === 0) return;
     this.dropped += drop.unacknowledged;
     this.#log.warn({ dropped: drop.unacknowledged, byTarget: drop.byTarget }, 'outbox full (delivery.outbox.maxBytes / maxAgeSeconds): the oldest undelivered events were dropped');

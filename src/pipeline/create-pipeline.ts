@@ -110,7 +110,7 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
   const eventsPath = config.output.events === null ? null : prepareOutputPath(config.output.events, 'events output');
   checkTracking(config, declared);
   const snapshotsDir = config.output.snapshots === null ? null : prepareOutputDir(config.output.snapshots, 'snapshots');
-  if (config.delivery.mqtt !== null) prepareOutputDir(config.delivery.outbox.dir, 'outbox (delivery.outbox.dir)');
+  if (config.delivery.mqtt !== null || config.delivery.webhooks.length > 0) prepareOutputDir(config.delivery.outbox.dir, 'outbox (delivery.outbox.dir)');
   const ffmpeg = videoPath === null ? null : locateFfmpeg();
   if (ffmpeg !== null) log.info({ ffmpeg: ffmpeg.path, via: ffmpeg.via }, 'ffmpeg found');
 

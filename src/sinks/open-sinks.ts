@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { FrameSource } from '../sources/frame-source.js';
-import { DeliverySink } from '../delivery/delivery-sink.js';
+import { DeliverySink, deliversEvents } from '../delivery/delivery-sink.js';
 import { JsonlSink } from './jsonl-sink.js';
 import { RoutedVideoSink } from './routed-video-sink.js';
 import type { Sink } from './sink.js';
@@ -30,7 +30,7 @@ export function openSinks(config: Config, sources: readonly FrameSource[], outpu
     const options = { frameEvents: config.output.frameEvents };
     sinks.push(new JsonlSink(eventsPath, segmented ? { segmentSeconds, retention, liveSourceIds, log } : null, options));
   }
-  if (config.delivery.mqtt !== null) sinks.push(new DeliverySink(config.delivery, log));
+  if (deliversEvents(config.delivery)) sinks.push(new DeliverySink(config.delivery, log));
   if (sinks.length === 0) log.debug('no outputs configured: predictions go to subscribers only');
   return sinks;
 }

@@ -1,4 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -177,6 +179,40 @@ describe('object events through createPipeline (injected source and scripted det
     const summary = await pipeline.run();
     expect(summary.frames).toBe(FRAMES);
     expect(types.filter((t) => t !== 'object.update')).toEqual(['object.start', 'zone.enter', 'zone.exit', 'line.cross', 'object.end']);
+  });
+
+  it('delivery.webhooks: every object event is posted, in order, before run() resolves', async () => {
+    const posted: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        posted.push((JSON.parse(body) as { id: string }).id);
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const pipeline = await createPipeline(
+        {
+          source: { uri: 'walk.mp4', ...geometry },
+          model: join(dir, 'tiny-detector.yaml'),
+          delivery: { webhooks: [{ url, types: ['object.start', 'line.cross', 'object.end'] }], outbox: { dir: join(dir, 'outbox-hooks') } },
+        },
+        { inject: { sources: [new NumberedFrames()], host: scriptedDetector } },
+      );
+      const wanted: string[] = [];
+      pipeline.objectEvents$.subscribe((e) => {
+        if (['object.start', 'line.cross', 'object.end'].includes(e.type)) wanted.push(e.id);
+      });
+      const summary = await pipeline.run();
+      expect(wanted).toHaveLength(3);
+      expect(posted).toEqual(wanted);
+      expect(summary.outputs['delivery']).toContain('all delivered');
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('a snapshot that cannot be written costs the snapshot, never the event or the run', async () => {

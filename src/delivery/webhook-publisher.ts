@@ -1,0 +1,166 @@
+import { createHmac } from 'node:crypto';
+import type { Logger } from '../log.js';
+import { redactUri } from '../sources/redact-uri.js';
+import type { DeliveredEvent } from './mqtt-publisher.js';
+import type { Outbox } from './outbox.js';
+
+/** One webhook (config `delivery.webhooks[]`). Filters left out match everything. */
+export interface WebhookOptions {
+  /** The outbox target name (its own acknowledged position). */
+  target: string;
+  url: string;
+  /** HMAC-SHA256 key: the body's signature goes in `x-visionpipe-signature: sha256=<hex>`. */
+  secret?: string | undefined;
+  /** Event types to post, e.g. `line.cross`. */
+  types?: readonly string[] | undefined;
+  /** Object classes (label, or class id as a string). Events without a class (state changes) pass. */
+  classes?: readonly string[] | undefined;
+  /** Zones (for zone events) and lines (for line.cross); other events pass. */
+  zones?: readonly string[] | undefined;
+  /** Source ids. */
+  sources?: readonly string[] | undefined;
+  /** One POST may take this long. */
+  timeoutMs: number;
+  outbox: Outbox<DeliveredEvent>;
+  log: Logger;
+  /** First retry wait; doubles per failure up to maxRetryDelayMs (± 20 % jitter). Retry-After wins when sent. */
+  initialRetryDelayMs?: number;
+  maxRetryDelayMs?: number;
+  /** For tests. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** The longest Retry-After honoured (a receiver asking for an hour still gets retried within this). */
+const MAX_RETRY_AFTER_MS = 300_000;
+
+/** True for the events a webhook's filters let through. */
+export function webhookWants(options: Pick<WebhookOptions, 'types' | 'classes' | 'zones' | 'sources'>, event: DeliveredEvent): boolean {
+  const has = (list: readonly string[] | undefined, value: unknown) => list === undefined || value === undefined || list.includes(String(value));
+  const place = event['zone'] ?? event['line'];
+  const classless = event['label'] === undefined && event['classId'] === undefined;
+  const classOk = options.classes === undefined || classless || options.classes.includes(String(event['label'])) || options.classes.includes(String(event['classId']));
+  return has(options.types, event.type) && classOk && has(options.zones, place) && has(options.sources, event.source);
+}
+
+/** `sha256=<hex>` of the body under the secret: what a receiver recomputes to check the sender. */
+export function webhookSignature(secret: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+/**
+ * Posts the outbox's events to one HTTP endpoint, in order, at least once. Each POST carries the event as JSON,
+ * `idempotency-key: <event id>` (a receiver drops what it has seen), and with a secret an HMAC-SHA256 signature.
+ * 2xx: delivered. 408, 429, 5xx, a timeout or a network error: retried with exponential backoff and jitter, or
+ * after the receiver's Retry-After; the queue waits behind it (order is kept). Other 4xx: the receiver refuses that
+ * event for good — logged, counted, and skipped so that one bad event cannot block the rest.
+ */
+export class WebhookPublisher {
+  readonly #o: WebhookOptions;
+  #pumping = false;
+  #closed = false;
+  #wake: (() => void) | null = null;
+  delivered = 0;
+  rejected = 0;
+  retries = 0;
+
+  constructor(options: WebhookOptions) {
+    this.#o = options;
+  }
+
+  get depth(): number {
+    return this.#o.outbox.depth(this.#o.target);
+  }
+
+  notify(): void {
+    if (this.#closed) return;
+    if (this.#pumping) return;
+    this.#pumping = true;
+    void this.#pump().finally(() => {
+      this.#pumping = false;
+    });
+  }
+
+  /** Waits up to `timeoutMs` for the queue to drain, then stops (the rest waits in the outbox for the next start). */
+  async close(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    this.notify();
+    while (this.depth > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    this.#closed = true;
+    this.#wake?.();
+  }
+
+  async #pump(): Promise<void> {
+    const { outbox, target } = this.#o;
+    let delayMs = this.#o.initialRetryDelayMs ?? 500;
+    while (!this.#closed) {
+      const [record] = outbox.read(target, 1);
+      if (record === undefined) return;
+      if (!webhookWants(this.#o, record.event)) {
+        outbox.ack(target, record.seq);
+        continue;
+      }
+      const outcome = await this.#post(record.event);
+      if (outcome.kind === 'retry') {
+        this.retries++;
+        const waitMs = outcome.retryAfterMs ?? jitter(delayMs);
+        delayMs = Math.min(delayMs * 2, this.#o.maxRetryDelayMs ?? 30_000);
+        this.#o.log.debug({ webhook: redactUri(this.#o.url), why: outcome.why, waitMs }, 'webhook failed; retrying');
+        await this.#sleep(waitMs);
+        continue;
+      }
+      if (outcome.kind === 'rejected') {
+        this.rejected++;
+        this.#o.log.warn({ webhook: redactUri(this.#o.url), status: outcome.status, id: record.event['id'] }, 'webhook refused an event (4xx): skipped');
+      } else this.delivered++;
+      outbox.ack(target, record.seq);
+      delayMs = this.#o.initialRetryDelayMs ?? 500;
+    }
+  }
+
+  async #post(event: DeliveredEvent): Promise<{ kind: 'delivered' } | { kind: 'rejected'; status: number } | { kind: 'retry'; why: string; retryAfterMs?: number }> {
+    const body = JSON.stringify(event);
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'visionpipe' };
+    if (typeof event['id'] === 'string') headers['idempotency-key'] = event['id'];
+    if (typeof event.type === 'string') headers['x-visionpipe-event'] = event.type;
+    if (this.#o.secret !== undefined) headers['x-visionpipe-signature'] = webhookSignature(this.#o.secret, body);
+    let response: Response;
+    try {
+      response = await fetch(this.#o.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.#o.timeoutMs) });
+      await response.arrayBuffer().catch(() => undefined);
+    } catch (err) {
+      return { kind: 'retry', why: (err as Error).name === 'TimeoutError' ? `no answer within ${this.#o.timeoutMs} ms` : (err as Error).message };
+    }
+    if (response.ok) return { kind: 'delivered' };
+    const { status } = response;
+    if (status === 408 || status === 429 || status >= 500) {
+      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+      return { kind: 'retry', why: `HTTP ${status}`, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
+    }
+    return { kind: 'rejected', status };
+  }
+
+  /** Sleeps, but wakes early when closed. */
+  #sleep(ms: number): Promise<void> {
+    if (this.#o.sleep !== undefined) return this.#o.sleep(ms);
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+/** Retry-After in seconds or as an HTTP date → ms from now (capped); undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, nowMs = Date.now()): number | undefined {
+  if (value === null || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - nowMs;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
+}
+
+function jitter(ms: number): number {
+  return ms * (0.8 + Math.random() * 0.4);
+}
