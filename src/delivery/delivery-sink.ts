@@ -10,7 +10,24 @@ import { WebhookPublisher } from './webhook-publisher.js';
 /** What the sink needs of a delivery target: MQTT and each webhook read the outbox from their own position. */
 interface Target {
   readonly name: string;
-  readonly publisher: { readonly depth: number; notify(): void; close(timeoutMs?: number): Promise<void> };
+  readonly publisher: {
+    readonly depth: number;
+    readonly delivered: number;
+    onDelivered: ((latencyMs: number) => void) | null;
+    notify(): void;
+    close(timeoutMs?: number): Promise<void>;
+  };
+}
+
+/** One target's numbers, as the metrics endpoint reads them at each scrape. */
+export interface DeliveryTargetStats {
+  target: string;
+  delivered: number;
+  /** Failed attempts (retried) and events refused for good, together. */
+  failed: number;
+  /** Events not yet delivered, and the age of the oldest of them. */
+  depth: number;
+  oldestUndeliveredS: number;
 }
 
 /** True when the config delivers anywhere (the delivery sink is opened only then). */
@@ -48,6 +65,8 @@ export class DeliverySink implements Sink {
       fsync: outbox.fsync,
       fsyncIntervalMs: outbox.fsyncIntervalMs,
       maxBytes: outbox.maxBytes,
+      // Retention deletes whole segments and keeps the newest: segments of a quarter of the bound let it hold.
+      segmentBytes: outbox.maxBytes === null ? 8 * 1024 * 1024 : Math.max(1024, Math.min(8 * 1024 * 1024, Math.floor(outbox.maxBytes / 4))),
       maxAgeMs: outbox.maxAgeSeconds === null ? null : outbox.maxAgeSeconds * 1000,
     });
     if (this.#outbox.recoveredTornBytes > 0) log.warn({ bytes: this.#outbox.recoveredTornBytes }, 'outbox: cut a torn last event (an earlier run was killed mid-write)');
@@ -66,6 +85,30 @@ export class DeliverySink implements Sink {
       t.publisher.notify();
     }
     this.#retention = setInterval(() => this.#enforceRetention(), RETENTION_INTERVAL_MS).unref();
+  }
+
+  /** Per target: delivered, failed, waiting, and how old the oldest waiting event is. */
+  stats(): DeliveryTargetStats[] {
+    return this.#targets.map((t) => {
+      const p = t.publisher as Target['publisher'] & { failed?: number; retries?: number; rejected?: number };
+      return {
+        target: t.name,
+        delivered: p.delivered,
+        failed: (p.failed ?? 0) + (p.retries ?? 0) + (p.rejected ?? 0),
+        depth: p.depth,
+        oldestUndeliveredS: this.#closed ? 0 : this.#outbox.oldestUnacknowledgedAgeMs(t.name) / 1000,
+      };
+    });
+  }
+
+  /** Calls `listener(target, latencyMs)` for each delivered event (appended to the outbox → acknowledged). */
+  onDelivered(listener: (target: string, latencyMs: number) => void): void {
+    for (const t of this.#targets) t.publisher.onDelivered = (ms) => listener(t.name, ms);
+  }
+
+  /** Events dropped by the outbox's bounds before every target had them. */
+  get droppedUndelivered(): number {
+    return this.dropped;
   }
 
   /** Events not yet delivered, per target. */

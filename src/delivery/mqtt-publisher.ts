@@ -40,6 +40,8 @@ export class MqttPublisher {
   #closed = false;
   delivered = 0;
   failed = 0;
+  /** Called per delivered event with appended → acknowledged time (for the delivery latency metric). */
+  onDelivered: ((latencyMs: number) => void) | null = null;
 
   constructor(options: MqttPublisherOptions) {
     this.#options = options;
@@ -102,6 +104,7 @@ export class MqttPublisher {
         if (!(await this.#publish(record))) return; // disconnected: resume from this record on reconnect
         outbox.ack(MQTT_TARGET, record.seq);
         this.delivered++;
+        this.onDelivered?.(Date.now() - record.atMs);
       }
     }
   }

@@ -62,6 +62,8 @@ export class WebhookPublisher {
   delivered = 0;
   rejected = 0;
   retries = 0;
+  /** Called per delivered event with appended → acknowledged time (for the delivery latency metric). */
+  onDelivered: ((latencyMs: number) => void) | null = null;
 
   constructor(options: WebhookOptions) {
     this.#o = options;
@@ -111,7 +113,10 @@ export class WebhookPublisher {
       if (outcome.kind === 'rejected') {
         this.rejected++;
         this.#o.log.warn({ webhook: redactUri(this.#o.url), status: outcome.status, id: record.event['id'] }, 'webhook refused an event (4xx): skipped');
-      } else this.delivered++;
+      } else {
+        this.delivered++;
+        this.onDelivered?.(Date.now() - record.atMs);
+      }
       outbox.ack(target, record.seq);
       delayMs = this.#o.initialRetryDelayMs ?? 500;
     }

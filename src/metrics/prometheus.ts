@@ -5,6 +5,7 @@ import { VisionpipeError } from '../errors.js';
 import type { Prediction } from '../pipeline/frame.js';
 import type { FrameSource } from '../sources/frame-source.js';
 import type { SourceState, SourceStateEvent } from '../sources/source-state.js';
+import type { DeliverySink } from '../delivery/delivery-sink.js';
 import type { ObjectEvent } from '../tracking/object-events.js';
 import type { SourceTracking } from '../tracking/source-tracking.js';
 
@@ -26,6 +27,7 @@ export class MetricsServer {
   private readonly objectEvents: Counter<'source' | 'type'>;
   private readonly lineCrossings: Counter<'source' | 'line' | 'class' | 'direction'>;
   private trackings: ReadonlyMap<string, SourceTracking> = new Map();
+  private delivery: DeliverySink | null = null;
 
   private constructor(
     private readonly server: Server,
@@ -82,6 +84,44 @@ export class MetricsServer {
         for (const [source, t] of trackingsNow()) for (const z of t.zoneOccupancy()) this.set({ source, zone: z.zone }, z.total);
       },
     });
+  }
+
+  /**
+   * The delivery output whose numbers are read at each scrape: events delivered and failed per target, outbox depth
+   * and the age of the oldest undelivered event, events the outbox's bounds dropped, and delivery latency.
+   */
+  trackDelivery(sink: DeliverySink): void {
+    this.delivery = sink;
+    const registers = [this.registry];
+    const stats = () => this.delivery?.stats() ?? [];
+    const seen = new Map<string, number>();
+    new Counter({
+      name: 'visionpipe_delivery_events_total',
+      help: 'Events per delivery target: delivered, or failed (an attempt retried, or an event the target refused for good)',
+      labelNames: ['target', 'result'],
+      registers,
+      collect() {
+        for (const s of stats()) {
+          for (const [result, n] of [['delivered', s.delivered], ['failed', s.failed]] as const) {
+            const key = `${s.target}\u0000${result}`;
+            this.inc({ target: s.target, result }, n - (seen.get(key) ?? 0));
+            seen.set(key, n);
+          }
+        }
+      },
+    });
+    new Gauge({ name: 'visionpipe_delivery_outbox_depth', help: 'Events in the outbox not yet delivered to each target', labelNames: ['target'], registers, collect() {
+      for (const s of stats()) this.set({ target: s.target }, s.depth);
+    } });
+    new Gauge({ name: 'visionpipe_delivery_oldest_undelivered_seconds', help: 'Age of the oldest event not yet delivered to each target (0 when up to date)', labelNames: ['target'], registers, collect() {
+      for (const s of stats()) this.set({ target: s.target }, s.oldestUndeliveredS);
+    } });
+    const dropped = () => this.delivery?.droppedUndelivered ?? 0;
+    new Gauge({ name: 'visionpipe_delivery_dropped_events', help: 'Events the outbox bounds (maxBytes, maxAgeSeconds) dropped before every target had them', registers, collect() {
+      this.set(dropped());
+    } });
+    const latency = new Histogram({ name: 'visionpipe_delivery_latency_seconds', help: 'Event appended to the outbox → acknowledged by the target', labelNames: ['target'], buckets: LATENCY_BUCKETS_S, registers });
+    sink.onDelivered((target, ms) => latency.observe({ target }, ms / 1000));
   }
 
   /** The tracked sources whose live numbers (objects followed, zone occupancy) are read at each scrape. */

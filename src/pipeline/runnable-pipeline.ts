@@ -30,6 +30,7 @@ import { toEventJson } from './prediction-event.js';
 import { finishRun } from './finish-run.js';
 import { newRunId } from './object-event-publisher.js';
 import { TrackingRun } from './tracking-run.js';
+import { DeliverySink } from '../delivery/delivery-sink.js';
 import { trackFrames } from './operators/track-frames.js';
 import type { ObjectEvent } from '../tracking/object-events.js';
 
@@ -97,6 +98,7 @@ export class RunnablePipeline implements Pipeline {
     const anyLive = sources.some((s) => s.info.kind === 'live');
     const permits = new Permits(anyLive ? config.pipeline.ringSize : Math.max(config.pipeline.maxInFlight, config.pipeline.ringSize));
     const sinks = [...openSinks(config, sources, this.parts.outputs, log), ...this.parts.extraSinks];
+    for (const sink of sinks) if (sink instanceof DeliverySink) metrics?.trackDelivery(sink);
     const stats = new RunStats(performance.now());
     const annotator = config.annotate.enabled || this.parts.outputs.videoPath !== null ? new ResultAnnotator(config.annotate) : null;
     const bytesByFrame = new Map<Frame, number>();

@@ -1,4 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DeliverySchema } from '../../../src/delivery/delivery-schema.js';
+import { DeliverySink } from '../../../src/delivery/delivery-sink.js';
+import { silentLogger } from '../../../src/log.js';
 import { MetricsServer } from '../../../src/metrics/prometheus.js';
 import type { Prediction } from '../../../src/pipeline/frame.js';
 import { noDrops, type FrameSource } from '../../../src/sources/frame-source.js';
@@ -74,6 +82,36 @@ describe('Prometheus metrics', () => {
       expect(body).toMatch(/^visionpipe_line_crossings_total\{source="cam",line="gate",class="person",direction="out"\} 1$/m);
     } finally {
       await metrics.close();
+    }
+  });
+
+  it('delivery: events delivered and failed per target, outbox depth, oldest undelivered age, latency', async () => {
+    let answers = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(++answers === 1 ? 500 : 200).end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const dir = mkdtempSync(join(tmpdir(), 'visionpipe-metrics-delivery-'));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const sink = new DeliverySink(DeliverySchema.parse({ webhooks: [{ name: 'ops', url }], outbox: { dir } }), silentLogger);
+    const metrics = await MetricsServer.start('127.0.0.1', 0, []);
+    try {
+      metrics.trackDelivery(sink);
+      for (let i = 1; i <= 3; i++) sink.writeEvent({ type: 'line.cross', id: `r-${i}`, source: 'cam' });
+      while ((sink.stats()[0]?.delivered ?? 0) < 3) await new Promise((r) => setTimeout(r, 20));
+      const body = await (await fetch(metrics.url)).text();
+      expect(body).toMatch(/^visionpipe_delivery_events_total\{target="ops",result="delivered"\} 3$/m);
+      expect(body).toMatch(/^visionpipe_delivery_events_total\{target="ops",result="failed"\} 1$/m);
+      expect(body).toMatch(/^visionpipe_delivery_outbox_depth\{target="ops"\} 0$/m);
+      expect(body).toMatch(/^visionpipe_delivery_oldest_undelivered_seconds\{target="ops"\} 0$/m);
+      expect(body).toMatch(/^visionpipe_delivery_latency_seconds_count\{target="ops"\} 3$/m);
+      expect(body).toMatch(/^visionpipe_delivery_dropped_events 0$/m);
+    } finally {
+      await sink.close();
+      await metrics.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
