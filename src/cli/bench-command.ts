@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { benchCameraFaults, formatCameraFaults } from '../bench/camera-faults-bench.js';
+import { benchDelivery, formatDeliveryBench } from '../bench/delivery-bench.js';
 import { benchFilePipeline, formatBench, type BenchCase } from '../bench/file-pipeline-bench.js';
 import { benchInt8Resnet50, formatInt8Bench } from '../bench/int8-bench.js';
 import { benchLiveOverload, formatLiveOverload } from '../bench/live-overload-bench.js';
@@ -60,6 +61,16 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
         process.stdout.write(`${formatTrackingPipelineBench(r)}\n`);
       } catch (err) {
         process.stdout.write(`### tracking in the pipeline: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
+      }
+    }
+    if (flags.only === undefined || flags.only === 'delivery') {
+      process.stderr.write('bench: delivery to mosquitto …\n');
+      try {
+        // Paced at 1000 events/s (latency under a realistic load), then unpaced (the most it sustains).
+        process.stdout.write(`${formatDeliveryBench(await benchDelivery({ ratePerS: 1000 }), 1000)}\n`);
+        process.stdout.write(`${formatDeliveryBench(await benchDelivery({ ratePerS: Infinity, events: 10_000 }), Infinity)}\n`);
+      } catch (err) {
+        process.stdout.write(`### delivery: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
       }
     }
     if (flags.only === undefined || flags.only === 'int8') {

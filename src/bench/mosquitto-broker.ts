@@ -1,0 +1,65 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { freePort } from './rtsp-server.js';
+
+export const HAS_MOSQUITTO = spawnSync('mosquitto', ['-h'], { encoding: 'utf8' }).error === undefined;
+export const SKIP_MOSQUITTO_REASON = 'mosquitto is not installed (bash scripts/setup.sh installs it): the MQTT tests are skipped';
+
+/**
+ * Debian's mosquitto on 127.0.0.1 and a free port, with persistence in `dir` (so sessions and queued QoS 1 messages
+ * survive a stop() / start() the way they survive a broker restart in production). The test stops it.
+ */
+export class Mosquitto {
+  #child: ChildProcess | null = null;
+  private constructor(
+    readonly port: number,
+    private readonly config: string,
+  ) {}
+
+  static async start(dir: string): Promise<Mosquitto> {
+    mkdirSync(dir, { recursive: true });
+    const port = await freePort();
+    const config = join(dir, 'mosquitto.conf');
+    writeFileSync(config, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence true', `persistence_location ${dir}/`, 'log_dest none', ''].join('\n'));
+    const broker = new Mosquitto(port, config);
+    await broker.resume();
+    return broker;
+  }
+
+  get url(): string {
+    return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  /** (Re)starts the broker on the same port; resolves once it accepts connections. */
+  async resume(): Promise<void> {
+    this.#child = spawn('mosquitto', ['-c', this.config], { stdio: 'ignore' });
+    for (let i = 0; i < 100; i++) {
+      if (await accepts(this.port)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`mosquitto did not listen on ${this.port}`);
+  }
+
+  /** Stops it (SIGTERM: it saves its sessions and queued messages, as on a clean restart). */
+  async stop(): Promise<void> {
+    const child = this.#child;
+    this.#child = null;
+    if (child === null || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
