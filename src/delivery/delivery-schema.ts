@@ -23,6 +23,8 @@ export const MqttSchema = z.strictObject({
   prefix: z.string().min(1).regex(/^[^#+]+$/, 'no MQTT wildcards (# +) in the prefix').default('visionpipe'),
   username: z.string().min(1).optional(),
   password: z.string().min(1).optional(),
+  /** Also publish each event's snapshot JPEG (output.snapshots) to <prefix>/<source>/snapshot, retained. */
+  snapshots: z.boolean().default(false),
 });
 
 export const WebhookSchema = z.strictObject({

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
 import { sourceFileName } from '../sources/source-file-name.js';
@@ -15,6 +16,8 @@ export interface MqttPublisherOptions {
   username?: string;
   password?: string;
   clientId?: string;
+  /** Also publish the JPEG an event names (`snapshot`) to `<prefix>/<source>/snapshot`, retained. */
+  snapshots?: boolean;
   /** The outbox this publisher reads (as target `mqtt`) and acknowledges after each PUBACK. */
   outbox: Outbox<DeliveredEvent>;
   log: Logger;
@@ -118,6 +121,12 @@ export class MqttPublisher {
     const topic = isState ? `${this.#options.prefix}/${source}/state` : `${this.#options.prefix}/${source}/${type}`;
     try {
       await this.#client.publishAsync(topic, JSON.stringify(event), { qos: 1, retain: isState });
+      if (this.#options.snapshots === true && typeof event['snapshot'] === 'string') {
+        // The latest snapshot of the source, as raw JPEG bytes (what Home Assistant's MQTT camera shows). A file
+        // deleted since (the snapshot bound) is skipped: the event, already delivered, still names it.
+        const jpeg = await readFile(event['snapshot']).catch(() => null);
+        if (jpeg !== null) await this.#client.publishAsync(`${this.#options.prefix}/${source}/snapshot`, jpeg, { qos: 1, retain: true });
+      }
       return true;
     } catch (err) {
       this.failed++;

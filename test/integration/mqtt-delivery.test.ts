@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -54,6 +54,32 @@ describe.skipIf(!HAS_MOSQUITTO)(`MQTT delivery from the outbox to a real mosquit
     } finally {
       await publisher.close();
       await sub.client.endAsync();
+      outbox.close();
+      await broker.stop();
+    }
+  }, 60_000);
+
+  it('snapshots: the JPEG an event names goes to <prefix>/<source>/snapshot, retained, as raw bytes', async () => {
+    const broker = await Mosquitto.start(join(dir, 'b3'));
+    const outbox = new Outbox<DeliveredEvent>({ dir: join(dir, 'o3'), fsync: 'never', maxBytes: null, maxAgeMs: null });
+    const jpeg = join(dir, 'snap.jpg');
+    writeFileSync(jpeg, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]));
+    const publisher = new MqttPublisher({ url: broker.url, prefix: 'vp', outbox, log: silentLogger, snapshots: true });
+    try {
+      outbox.append({ ...event(1), type: 'object.start', snapshot: jpeg });
+      outbox.append(event(2)); // no snapshot
+      publisher.notify();
+      await until(() => outbox.depth('mqtt') === 0);
+      // A subscriber arriving later gets the retained snapshot.
+      const got: Buffer[] = [];
+      const client = mqtt.connect(broker.url);
+      client.on('message', (_topic, body) => got.push(body));
+      await client.subscribeAsync('vp/rtsp_u_cam_1/snapshot');
+      await until(() => got.length === 1);
+      expect([...(got[0] ?? [])]).toEqual([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
+      await client.endAsync();
+    } finally {
+      await publisher.close();
       outbox.close();
       await broker.stop();
     }
