@@ -42,6 +42,15 @@ export class Mosquitto {
     throw new Error(`mosquitto did not listen on ${this.port}`);
   }
 
+  /** Freezes it (SIGSTOP): connections stay open, nothing is answered — a hung broker or a dead network path. */
+  freeze(): void {
+    this.#child?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.#child?.kill('SIGCONT');
+  }
+
   /** Stops it (SIGTERM: it saves its sessions and queued messages, as on a clean restart). */
   async stop(): Promise<void> {
     const child = this.#child;

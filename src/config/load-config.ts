@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { VisionpipeError } from '../errors.js';
+import { redactUri } from '../sources/redact-uri.js';
 import { ConfigSchema, type Config, type ConfigInput } from './schema.js';
 
 /** A partial configuration, as CLI flags or a library caller give it; merged over the file. */
@@ -72,7 +73,9 @@ function describeIssue(original: z.core.$ZodIssue, raw: unknown): string {
     return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} ${where} (allowed keys are listed in config/default.yaml)`;
   }
   const received = valueAt(raw, issue.path);
-  const got = received === undefined ? 'nothing' : JSON.stringify(received);
+  // Never echo a secret: passwords and signing keys are hidden, URLs lose their user:password@.
+  const secret = issue.path.some((k) => /password|secret/i.test(String(k)));
+  const got = received === undefined ? 'nothing' : secret ? '(hidden)' : redactUri(JSON.stringify(received)).replace(/"(password|secret)":"[^"]*"/gi, '"$1":"***"');
   return `${path}: ${issue.message} (got ${got})`;
 }
 

@@ -2,7 +2,7 @@ import type { Logger } from '../log.js';
 import type { AnnotatedFrame } from '../pipeline/frame.js';
 import { toEventJson } from '../pipeline/prediction-event.js';
 import type { Sink } from '../sinks/sink.js';
-import type { DeliveryConfig } from './delivery-schema.js';
+import { webhookTargetName, type DeliveryConfig } from './delivery-schema.js';
 import { MqttPublisher, MQTT_TARGET, type DeliveredEvent } from './mqtt-publisher.js';
 import { Outbox } from './outbox.js';
 import { WebhookPublisher } from './webhook-publisher.js';
@@ -76,11 +76,12 @@ export class DeliverySink implements Sink {
       this.#targets.push({ name: MQTT_TARGET, publisher: new MqttPublisher(options) });
     }
     config.webhooks.forEach((w, i) => {
-      const target = w.name ?? `webhook-${i}`;
+      const target = webhookTargetName(w, i);
       const publisher = new WebhookPublisher({ ...w, target, outbox: this.#outbox, log });
       this.#targets.push({ name: target, publisher });
     });
     for (const t of this.#targets) {
+      this.#outbox.addTarget(t.name);
       if (t.publisher.depth > 0) log.info({ target: t.name, events: t.publisher.depth }, 'outbox: delivering what an earlier run left undelivered');
       t.publisher.notify();
     }

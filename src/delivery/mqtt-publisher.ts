@@ -40,6 +40,7 @@ export class MqttPublisher {
   readonly #options: MqttPublisherOptions;
   readonly #client: MqttClient;
   #pumping = false;
+  #again = false;
   #closed = false;
   delivered = 0;
   failed = 0;
@@ -74,10 +75,19 @@ export class MqttPublisher {
 
   /** New events are in the outbox: deliver them (when connected; a no-op while a delivery is running). */
   notify(): void {
-    if (this.#pumping || this.#closed) return;
+    if (this.#closed) return;
+    if (this.#pumping) {
+      // Events may have been appended after the running pump's last read: it goes round once more.
+      this.#again = true;
+      return;
+    }
     this.#pumping = true;
     void this.#pump().finally(() => {
       this.#pumping = false;
+      if (this.#again) {
+        this.#again = false;
+        this.notify();
+      }
     });
   }
 
@@ -92,10 +102,15 @@ export class MqttPublisher {
       await new Promise((r) => setTimeout(r, 20));
     }
     this.#closed = true;
-    if (this.#client.connected) {
-      await this.#client.publishAsync(`${this.#options.prefix}/status`, 'offline', { qos: 1, retain: true }).catch(() => undefined);
-    }
-    await this.#client.endAsync().catch(() => undefined);
+    // A broker that holds the connection open but answers nothing must not hold shutdown: the goodbye gets what
+    // is left of the budget (at least a second), then the connection is dropped (its last will says offline).
+    const leftMs = Math.max(1000, deadline - Date.now());
+    const goodbye = async () => {
+      if (this.#client.connected) await this.#client.publishAsync(`${this.#options.prefix}/status`, 'offline', { qos: 1, retain: true });
+      await this.#client.endAsync();
+    };
+    const ended = await withDeadline(goodbye().then(() => true, () => false), leftMs);
+    if (!ended) await new Promise<void>((resolve) => this.#client.end(true, {}, () => resolve()));
   }
 
   async #pump(): Promise<void> {
@@ -133,5 +148,16 @@ export class MqttPublisher {
       this.#options.log.debug({ err: redactUri((err as Error).message), seq: record.seq }, 'MQTT publish not acknowledged; will retry');
       return false;
     }
+  }
+}
+
+/** `promise`'s value, or undefined once `ms` have passed without it. */
+async function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -67,6 +67,10 @@ export class Outbox<E = unknown> {
   readonly #options: Required<Omit<OutboxOptions, 'maxBytes' | 'maxAgeMs'>> & Pick<OutboxOptions, 'maxBytes' | 'maxAgeMs'>;
   readonly #segments: Segment[] = [];
   readonly #cursors = new Map<string, number>();
+  /** Where a target's next read starts: the byte right after record `seq` in the segment starting at `firstSeq`. */
+  readonly #readFrom = new Map<string, { seq: number; firstSeq: number; offset: number }>();
+  /** The end offsets of the records a target's last read returned, so that ack() can move its read position. */
+  readonly #lastRead = new Map<string, Map<number, { firstSeq: number; offset: number }>>();
   #fd: number | null = null;
   #nextSeq = 1;
   #lastFsyncMs = 0;
@@ -84,7 +88,19 @@ export class Outbox<E = unknown> {
     }
     this.recoveredTornBytes = this.#repairTail();
     const last = this.#segments.at(-1);
-    this.#nextSeq = last === undefined ? 1 : last.lastSeq + 1;
+    // A power cut can lose the last records (fsync interval / never) but keep a cursor that acknowledged them:
+    // numbering goes on above every cursor, so no new record hides behind a position already passed.
+    const highestCursor = Math.max(0, ...this.#cursors.values());
+    this.#nextSeq = Math.max(last === undefined ? 1 : last.lastSeq + 1, highestCursor + 1);
+  }
+
+  /**
+   * Registers a delivery target. A target the outbox has never seen starts with the events appended from now on,
+   * not with the retained history (a webhook added to a running system must not get last week's events).
+   */
+  addTarget(target: string): void {
+    checkTarget(target);
+    if (!this.#cursors.has(target)) this.ack(target, this.#nextSeq - 1);
   }
 
   /** The outbox folder. */
@@ -131,29 +147,29 @@ export class Outbox<E = unknown> {
     return this.#cursors.get(target) ?? 0;
   }
 
-  /** Records `target` has not acknowledged, oldest first, at most `max`. */
+  /**
+   * Records `target` has not acknowledged, oldest first, at most `max`. Reads on from where the target's last
+   * acknowledged record ends (not from the start of its segment), in 64 KiB chunks: the cost is the records read.
+   */
   read(target: string, max: number): OutboxRecord<E>[] {
-    const after = this.position(target);
-    const out: OutboxRecord<E>[] = [];
-    for (const segment of this.#segments) {
-      if (segment.lastSeq <= after || out.length >= max) continue;
-      for (const record of this.#records(segment)) {
-        if (record.seq <= after) continue;
-        out.push(record);
-        if (out.length >= max) break;
-      }
-    }
-    return out;
+    const { records, ends } = this.#read(target, max);
+    this.#lastRead.set(target, ends);
+    return records;
   }
 
   /** `target` has everything up to `seq`: its next read starts after it. Persisted at once (atomically). */
   ack(target: string, seq: number): void {
     checkTarget(target);
-    if (seq <= this.position(target)) return;
+    if (seq <= this.position(target) && this.#cursors.has(target)) return;
     const path = join(this.#options.dir, `${target}.cursor`);
     writeFileSync(`${path}.tmp`, String(seq));
     renameSync(`${path}.tmp`, path);
     this.#cursors.set(target, seq);
+    const tail = this.#segments.at(-1);
+    // Up to date (acknowledging the newest record): the next read starts at the end of the log.
+    const end = tail !== undefined && seq === tail.lastSeq ? { firstSeq: tail.firstSeq, offset: tail.bytes } : this.#lastRead.get(target)?.get(seq);
+    if (end === undefined) this.#readFrom.delete(target);
+    else this.#readFrom.set(target, { seq, ...end });
   }
 
   /** Records `target` has not acknowledged. */
@@ -163,7 +179,7 @@ export class Outbox<E = unknown> {
 
   /** Age of the oldest record `target` has not acknowledged (ms), or 0 when it is up to date. */
   oldestUnacknowledgedAgeMs(target: string): number {
-    const [oldest] = this.read(target, 1);
+    const [oldest] = this.#read(target, 1).records;
     return oldest === undefined ? 0 : Math.max(0, this.#options.nowMs() - oldest.atMs);
   }
 
@@ -202,6 +218,57 @@ export class Outbox<E = unknown> {
     if (this.#options.fsync !== 'never') this.flush();
     closeSync(this.#fd);
     this.#fd = null;
+  }
+
+  #read(target: string, max: number): { records: OutboxRecord<E>[]; ends: Map<number, { firstSeq: number; offset: number }> } {
+    const after = this.position(target);
+    const from = this.#readFrom.get(target);
+    const start = from?.seq === after ? from : undefined;
+    const records: OutboxRecord<E>[] = [];
+    const ends = new Map<number, { firstSeq: number; offset: number }>();
+    for (const segment of this.#segments) {
+      if (segment.lastSeq <= after || records.length >= max) continue;
+      const offset = start?.firstSeq === segment.firstSeq ? start.offset : 0;
+      for (const { record, end } of this.#recordsFrom(segment, offset)) {
+        if (record.seq <= after) continue;
+        records.push(record);
+        ends.set(record.seq, { firstSeq: segment.firstSeq, offset: end });
+        if (records.length >= max) break;
+      }
+    }
+    return { records, ends };
+  }
+
+  /** Whole records of a segment from byte `offset` on, each with the offset just past it. */
+  *#recordsFrom(segment: Segment, offset: number): Generator<{ record: OutboxRecord<E>; end: number }> {
+    if (!existsSync(segment.path) || offset >= segment.bytes) return;
+    const fd = openSync(segment.path, 'r');
+    try {
+      const chunk = Buffer.alloc(64 * 1024);
+      let carry = Buffer.alloc(0);
+      let pos = offset;
+      while (pos < segment.bytes) {
+        const n = readSync(fd, chunk, 0, Math.min(chunk.length, segment.bytes - pos), pos);
+        if (n <= 0) return;
+        pos += n;
+        const buf = carry.length === 0 ? chunk.subarray(0, n) : Buffer.concat([carry, chunk.subarray(0, n)]);
+        const base = pos - buf.length;
+        let lineStart = 0;
+        for (let nl = buf.indexOf(0x0a); nl !== -1; nl = buf.indexOf(0x0a, lineStart)) {
+          let record: OutboxRecord<E>;
+          try {
+            record = JSON.parse(buf.subarray(lineStart, nl).toString('utf8')) as OutboxRecord<E>;
+          } catch {
+            return; // a torn line can only be the last: #repairTail cuts it
+          }
+          lineStart = nl + 1;
+          yield { record, end: base + lineStart };
+        }
+        carry = Buffer.from(buf.subarray(lineStart));
+      }
+    } finally {
+      closeSync(fd);
+    }
   }
 
   #firstSeq(): number {

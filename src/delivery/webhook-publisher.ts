@@ -30,6 +30,9 @@ export interface WebhookOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** Statuses that refuse the event itself (malformed, too large, wrong type): skipped, not retried. */
+const REFUSALS = new Set([400, 405, 413, 415, 422]);
+
 /** The longest Retry-After honoured (a receiver asking for an hour still gets retried within this). */
 const MAX_RETRY_AFTER_MS = 300_000;
 
@@ -57,16 +60,23 @@ export function webhookSignature(secret: string, body: string): string {
 export class WebhookPublisher {
   readonly #o: WebhookOptions;
   #pumping = false;
+  #again = false;
   #closed = false;
   #wake: (() => void) | null = null;
+  /** Aborts the POST in flight when closed (a receiver that never answers must not keep the process alive). */
+  readonly #abort = new AbortController();
   delivered = 0;
   rejected = 0;
   retries = 0;
   /** Called per delivered event with appended → acknowledged time (for the delivery latency metric). */
   onDelivered: ((latencyMs: number) => void) | null = null;
 
+  /** The URL as logs show it: scheme, host and port only (paths often carry tokens: /api/webhook/<secret>). */
+  readonly #shownUrl: string;
+
   constructor(options: WebhookOptions) {
     this.#o = options;
+    this.#shownUrl = new URL(options.url).origin;
   }
 
   get depth(): number {
@@ -75,10 +85,18 @@ export class WebhookPublisher {
 
   notify(): void {
     if (this.#closed) return;
-    if (this.#pumping) return;
+    if (this.#pumping) {
+      // Events may have been appended after the running pump's last read: it goes round once more.
+      this.#again = true;
+      return;
+    }
     this.#pumping = true;
     void this.#pump().finally(() => {
       this.#pumping = false;
+      if (this.#again) {
+        this.#again = false;
+        this.notify();
+      }
     });
   }
 
@@ -89,6 +107,7 @@ export class WebhookPublisher {
     while (this.depth > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     this.#closed = true;
     this.#wake?.();
+    this.#abort.abort();
   }
 
   async #pump(): Promise<void> {
@@ -103,16 +122,18 @@ export class WebhookPublisher {
       }
       const outcome = await this.#post(record.event);
       if (outcome.kind === 'retry') {
+        if (this.#closed) return;
         this.retries++;
-        const waitMs = outcome.retryAfterMs ?? jitter(delayMs);
+        // Retry-After can ask for longer, never for less: `Retry-After: 0` must not become a busy loop.
+        const waitMs = Math.max(outcome.retryAfterMs ?? 0, jitter(delayMs));
         delayMs = Math.min(delayMs * 2, this.#o.maxRetryDelayMs ?? 30_000);
-        this.#o.log.debug({ webhook: redactUri(this.#o.url), why: outcome.why, waitMs }, 'webhook failed; retrying');
+        this.#o.log.debug({ webhook: this.#shownUrl, why: redactUri(outcome.why), waitMs }, 'webhook failed; retrying');
         await this.#sleep(waitMs);
         continue;
       }
       if (outcome.kind === 'rejected') {
         this.rejected++;
-        this.#o.log.warn({ webhook: redactUri(this.#o.url), status: outcome.status, id: record.event['id'] }, 'webhook refused an event (4xx): skipped');
+        this.#o.log.warn({ webhook: this.#shownUrl, status: outcome.status, id: record.event['id'] }, 'webhook refused an event for good (400, 405, 413, 415 or 422): skipped');
       } else {
         this.delivered++;
         this.onDelivered?.(Date.now() - record.atMs);
@@ -130,18 +151,21 @@ export class WebhookPublisher {
     if (this.#o.secret !== undefined) headers['x-visionpipe-signature'] = webhookSignature(this.#o.secret, body);
     let response: Response;
     try {
-      response = await fetch(this.#o.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.#o.timeoutMs) });
+      // Redirects are not followed: a 301 / 302 would turn the POST into a body-less GET and look delivered.
+      const signal = AbortSignal.any([AbortSignal.timeout(this.#o.timeoutMs), this.#abort.signal]);
+      response = await fetch(this.#o.url, { method: 'POST', headers, body, signal, redirect: 'manual' });
       await response.arrayBuffer().catch(() => undefined);
     } catch (err) {
       return { kind: 'retry', why: (err as Error).name === 'TimeoutError' ? `no answer within ${this.#o.timeoutMs} ms` : (err as Error).message };
     }
     if (response.ok) return { kind: 'delivered' };
     const { status } = response;
-    if (status === 408 || status === 429 || status >= 500) {
-      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
-      return { kind: 'retry', why: `HTTP ${status}`, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
-    }
-    return { kind: 'rejected', status };
+    // Only a refusal of the event itself is final; a missing route, auth, a redirect or an overloaded receiver is
+    // the receiver's state, which changes: retried, so that a webhook down (or misdeployed) for minutes loses nothing.
+    if (REFUSALS.has(status)) return { kind: 'rejected', status };
+    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+    const why = status >= 300 && status < 400 ? `HTTP ${status} redirect to ${response.headers.get('location') ?? '?'} (not followed: fix the webhook URL)` : `HTTP ${status}`;
+    return { kind: 'retry', why, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
   }
 
   /** Sleeps, but wakes early when closed. */

@@ -85,6 +85,28 @@ describe.skipIf(!HAS_MOSQUITTO)(`MQTT delivery from the outbox to a real mosquit
     }
   }, 60_000);
 
+  it('a broker that holds the connection but answers nothing (frozen) cannot hold close() beyond its budget', async () => {
+    const broker = await Mosquitto.start(join(dir, 'b4'));
+    const outbox = new Outbox<DeliveredEvent>({ dir: join(dir, 'o4'), fsync: 'never', maxBytes: null, maxAgeMs: null });
+    const publisher = new MqttPublisher({ url: broker.url, prefix: 'vp', outbox, log: silentLogger });
+    try {
+      await until(() => outbox.depth('mqtt') === 0 && publisher.delivered === 0);
+      outbox.append(event(1));
+      publisher.notify();
+      await until(() => publisher.delivered === 1);
+      broker.freeze();
+      outbox.append(event(2));
+      publisher.notify();
+      // Without a bound this never resolves (mqtt.js waits for the PUBACK for ever): the test's timeout fails it.
+      await publisher.close(500);
+      expect(outbox.depth('mqtt')).toBe(1); // still on disk for the next start
+    } finally {
+      broker.thaw();
+      outbox.close();
+      await broker.stop();
+    }
+  }, 30_000);
+
   it('broker stopped mid-run and restarted: after de-duplication by id every event arrives once, in order', async () => {
     const broker = await Mosquitto.start(join(dir, 'b2'));
     const sub = await subscriber(broker.url, 'sub-2');

@@ -101,6 +101,26 @@ describe('webhook delivery to a real HTTP receiver', () => {
     }
   });
 
+  it('a redirect is not followed (it would turn the POST into a GET) but retried; Retry-After 0 is no busy loop', async () => {
+    const answer = (n: number): { status: number; headers?: Record<string, string> } =>
+      n <= 2 ? { status: 302, headers: { location: '/elsewhere' } } : n <= 4 ? { status: 503, headers: { 'retry-after': '0' } } : { status: 200 };
+    const hook = await receiver(answer);
+    const box = outbox('w4');
+    const publisher = new WebhookPublisher({ target: 'hook', url: hook.url, timeoutMs: 2000, outbox: box, log: silentLogger, initialRetryDelayMs: 100 });
+    try {
+      box.append(event(1));
+      publisher.notify();
+      await until(() => publisher.delivered === 1);
+      // Every attempt was a POST to the configured URL, and the Retry-After 0 answers still waited the backoff.
+      expect(hook.got).toHaveLength(5);
+      expect(hook.got.every((r) => r.body.includes('run-1'))).toBe(true);
+    } finally {
+      await publisher.close(100);
+      await hook.close();
+      box.close();
+    }
+  });
+
   it('receiver down: nothing is lost; delivered in order once it is up', async () => {
     const box = outbox('w3');
     // A port nothing listens on yet.

@@ -49,6 +49,27 @@ describe('config', () => {
     expect(loadConfig({ file: 'config/default.yaml' }).source[0]?.uri).toBe('samples/vtest.avi');
   });
 
+  it('never echoes a secret, and refuses two delivery targets under one name', () => {
+    const bad = {
+      source: { uri: 'x.mp4' },
+      delivery: {
+        mqtt: { url: 'mqtt://bob:pw-in-url@broker', password: 123456 },
+        webhooks: [{ url: 'https://a.example/h', secret: 987654, name: 'a' }, { url: 'https://b.example/h', name: 'a' }, { url: 'https://u:p@c.example/h', name: 'mqtt' }],
+      },
+    };
+    let message = '';
+    try {
+      parseConfig(bad);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('delivery.mqtt.password');
+    expect(message).toContain('delivery.webhooks.1.name');
+    expect(message).toContain('delivery.webhooks.2.name');
+    expect(message).toContain('delivery.webhooks.2.url');
+    for (const secret of ['123456', '987654', 'u:p@']) expect(message).not.toContain(secret);
+  });
+
   it('deepMerge treats undefined as "not given"', () => {
     expect(deepMerge({ a: { b: 1, c: 2 } }, { a: { b: undefined, c: 3 } })).toEqual({ a: { b: 1, c: 3 } });
   });

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -53,6 +53,48 @@ describe('Outbox: a durable log that each target reads from its own position', (
     expect(again.append({ i: 3 })).toBe(3);
     expect(again.read('t', 10).map((r) => r.event.i)).toEqual([1, 2, 3]);
     again.close();
+  });
+
+  it('records lost to a power cut behind a surviving cursor: numbering goes on above the cursor, nothing new is skipped', () => {
+    const { dir, outbox } = open({ fsync: 'never' });
+    for (let i = 1; i <= 10; i++) outbox.append({ i });
+    outbox.ack('mqtt', 10);
+    outbox.close();
+    // The page cache lost the last three records; the cursor file (renamed earlier) survived.
+    const [segment] = readdirSync(dir).filter((f) => f.endsWith('.jsonl'));
+    const path = join(dir, segment ?? '');
+    writeFileSync(path, readFileSync(path, 'utf8').split('\n').slice(0, 7).join('\n') + '\n');
+    const { outbox: again } = open({ fsync: 'never' }, dir);
+    expect(again.append({ i: 11 })).toBe(11);
+    expect(again.read('mqtt', 10).map((r) => r.event.i)).toEqual([11]);
+    again.close();
+  });
+
+  it('a target new to the outbox starts with the events appended from then on, not the retained history', () => {
+    const { outbox } = open();
+    for (let i = 1; i <= 5; i++) outbox.append({ i });
+    outbox.addTarget('new-hook');
+    outbox.addTarget('new-hook'); // idempotent
+    outbox.append({ i: 6 });
+    expect(outbox.read('new-hook', 10).map((r) => r.event.i)).toEqual([6]);
+    outbox.close();
+  });
+
+  it('reads go on from the last acknowledged record, across segments, whatever was acknowledged how', () => {
+    const { outbox } = open({ segmentBytes: 300 });
+    for (let i = 1; i <= 40; i++) outbox.append({ i });
+    const seen: number[] = [];
+    for (let batch = outbox.read('t', 3); batch.length > 0; batch = outbox.read('t', 3)) {
+      seen.push(...batch.map((r) => r.event.i));
+      outbox.ack('t', batch.at(-1)?.seq ?? 0);
+    }
+    expect(seen).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    // An ack without a read (another path) still leaves reads correct.
+    outbox.append({ i: 41 });
+    outbox.append({ i: 42 });
+    outbox.ack('t', 41);
+    expect(outbox.read('t', 10).map((r) => r.event.i)).toEqual([42]);
+    outbox.close();
   });
 
   it('segments roll at segmentBytes; the byte bound deletes the oldest, counting what each target lost', () => {
