@@ -85,6 +85,7 @@ export class DeliverySink implements Sink {
       if (t.publisher.depth > 0) log.info({ target: t.name, events: t.publisher.depth }, 'outbox: delivering what an earlier run left undelivered');
       t.publisher.notify();
     }
+    this.#enforceRetention(); // a bound lowered since the last run holds from the start
     this.#retention = setInterval(() => this.#enforceRetention(), RETENTION_INTERVAL_MS).unref();
   }
 

@@ -62,7 +62,32 @@ interface Segment {
 const SEGMENT_NAME = /^(\d{16})\.jsonl$/;
 const TARGET_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** The outbox of one run directory. Single writer: one process owns a directory at a time. */
+/**
+ * The process that holds the outbox in `dir` (its `lock` file names it), or null when none does: no lock file, or
+ * one left by a process that is gone (visionpipe killed with kill -9).
+ */
+export function outboxHolder(dir: string): number | null {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(dir, LOCK_FILE), 'utf8'));
+  } catch {
+    return null;
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return null;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
+  }
+}
+
+const LOCK_FILE = 'lock';
+
+/**
+ * The outbox of one run directory. Single writer: a `lock` file holds the owner's pid while it is open, and a
+ * second process is refused (a lock left by a killed process is taken over).
+ */
 export class Outbox<E = unknown> {
   readonly #options: Required<Omit<OutboxOptions, 'maxBytes' | 'maxAgeMs'>> & Pick<OutboxOptions, 'maxBytes' | 'maxAgeMs'>;
   readonly #segments: Segment[] = [];
@@ -81,6 +106,9 @@ export class Outbox<E = unknown> {
   constructor(options: OutboxOptions) {
     this.#options = { fsyncIntervalMs: 1000, segmentBytes: 8 * 1024 * 1024, nowMs: Date.now, ...options };
     mkdirSync(options.dir, { recursive: true });
+    const holder = outboxHolder(options.dir);
+    if (holder !== null) throw new Error(`The outbox ${options.dir} is in use by process ${holder}`);
+    writeFileSync(join(options.dir, LOCK_FILE), String(process.pid));
     for (const name of readdirSync(options.dir).sort()) {
       const m = SEGMENT_NAME.exec(name);
       if (m?.[1] !== undefined) this.#segments.push(this.#scan(Number(m[1]), join(options.dir, name)));
@@ -190,7 +218,8 @@ export class Outbox<E = unknown> {
   enforceRetention(targets: readonly string[] = []): OutboxDrop {
     const drop: OutboxDrop = { records: 0, unacknowledged: 0, byTarget: {} };
     const { maxBytes, maxAgeMs } = this.#options;
-    const known = new Set([...targets, ...this.#cursors.keys()]);
+    // The targets delivering now; a cursor left by a target no longer configured does not raise false alarms.
+    const known = new Set(targets.length > 0 ? targets : this.#cursors.keys());
     while (this.#segments.length > 1) {
       const oldest = this.#segments[0];
       if (oldest === undefined) break;
@@ -214,10 +243,17 @@ export class Outbox<E = unknown> {
 
   /** Flushes and closes the file being written. */
   close(): void {
-    if (this.#fd === null) return;
-    if (this.#options.fsync !== 'never') this.flush();
-    closeSync(this.#fd);
-    this.#fd = null;
+    if (this.#fd !== null) {
+      if (this.#options.fsync !== 'never') this.flush();
+      closeSync(this.#fd);
+      this.#fd = null;
+    }
+    const lock = join(this.#options.dir, LOCK_FILE);
+    try {
+      if (readFileSync(lock, 'utf8') === String(process.pid)) unlinkSync(lock);
+    } catch {
+      // already gone
+    }
   }
 
   #read(target: string, max: number): { records: OutboxRecord<E>[]; ends: Map<number, { firstSeq: number; offset: number }> } {

@@ -22,6 +22,7 @@ import { checkEngineFormat, checkModelInput, checkTracking } from './check-model
 import type { AnnotatedFrame, Prediction } from './frame.js';
 import type { ObjectEvent } from '../tracking/object-events.js';
 import { prepareOutputDir } from '../sinks/output-path.js';
+import { outboxHolder } from '../delivery/outbox.js';
 import { RunnablePipeline } from './runnable-pipeline.js';
 
 /** Parts a caller (a test, an embedding program) provides instead of the ones the config would make. */
@@ -110,7 +111,17 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
   const eventsPath = config.output.events === null ? null : prepareOutputPath(config.output.events, 'events output');
   checkTracking(config, declared);
   const snapshotsDir = config.output.snapshots === null ? null : prepareOutputDir(config.output.snapshots, 'snapshots');
-  if (config.delivery.mqtt !== null || config.delivery.webhooks.length > 0) prepareOutputDir(config.delivery.outbox.dir, 'outbox (delivery.outbox.dir)');
+  if (config.delivery.mqtt !== null || config.delivery.webhooks.length > 0) {
+    const outboxDir = prepareOutputDir(config.delivery.outbox.dir, 'outbox (delivery.outbox.dir)');
+    const holder = outboxHolder(outboxDir);
+    if (holder !== null) {
+      throw new VisionpipeError('VP_OUTPUT_UNWRITABLE', `The outbox folder is in use by another visionpipe (process ${holder})`, {
+        value: config.delivery.outbox.dir,
+        expected: 'an outbox folder no other running visionpipe uses',
+        hint: 'Give each visionpipe its own delivery.outbox.dir (two writers would corrupt it).',
+      });
+    }
+  }
   const ffmpeg = videoPath === null ? null : locateFfmpeg();
   if (ffmpeg !== null) log.info({ ffmpeg: ffmpeg.path, via: ffmpeg.via }, 'ffmpeg found');
 

@@ -1,8 +1,10 @@
 import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Outbox, type OutboxOptions } from '../../../src/delivery/outbox.js';
+import { Outbox, outboxHolder, type OutboxOptions } from '../../../src/delivery/outbox.js';
 
 const root = mkdtempSync(join(tmpdir(), 'visionpipe-outbox-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -97,13 +99,33 @@ describe('Outbox: a durable log that each target reads from its own position', (
     outbox.close();
   });
 
+  it('one process per folder: a live holder is refused, a lock left by a dead one is taken over', async () => {
+    const dir = join(root, 'locked');
+    const other = spawn('sleep', ['30']);
+    await once(other, 'spawn');
+    try {
+      const { outbox } = open({}, dir);
+      outbox.close(); // releases its own lock
+      writeFileSync(join(dir, 'lock'), String(other.pid));
+      expect(outboxHolder(dir)).toBe(other.pid);
+      expect(() => open({}, dir)).toThrow(`in use by process ${other.pid}`);
+    } finally {
+      other.kill('SIGKILL');
+      await once(other, 'exit');
+    }
+    expect(outboxHolder(dir)).toBeNull();
+    const { outbox: taken } = open({}, dir);
+    expect(readFileSync(join(dir, 'lock'), 'utf8')).toBe(String(process.pid));
+    taken.close();
+  });
+
   it('segments roll at segmentBytes; the byte bound deletes the oldest, counting what each target lost', () => {
     const { dir, outbox } = open({ segmentBytes: 200, maxBytes: 450 });
     for (let i = 1; i <= 20; i++) outbox.append({ i }); // ~45 bytes a record: 4 per segment
     expect(readdirSync(dir).filter((f) => f.endsWith('.jsonl')).length).toBe(5);
     outbox.ack('fast', 20);
     outbox.ack('slow', 2);
-    const drop = outbox.enforceRetention(['never-seen']);
+    const drop = outbox.enforceRetention(['never-seen', 'slow', 'fast']);
     expect(outbox.bytes).toBeLessThanOrEqual(450);
     const first = outbox.read('slow', 1)[0]?.seq ?? 0;
     expect(drop.records).toBe(first - 1);
