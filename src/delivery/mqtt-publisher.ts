@@ -3,6 +3,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
 import { sourceFileName } from '../sources/source-file-name.js';
 import { redactUri } from '../sources/redact-uri.js';
+import { CoalescedRunner } from './coalesced-runner.js';
 import type { Outbox, OutboxRecord } from './outbox.js';
 
 /** An event as it is delivered: the versioned JSON events of the events file. */
@@ -39,8 +40,7 @@ const BATCH = 100;
 export class MqttPublisher {
   readonly #options: MqttPublisherOptions;
   readonly #client: MqttClient;
-  #pumping = false;
-  #again = false;
+  readonly #runner = new CoalescedRunner(() => this.#pump());
   #closed = false;
   delivered = 0;
   failed = 0;
@@ -75,21 +75,9 @@ export class MqttPublisher {
 
   /** New events are in the outbox: deliver them (when connected; a no-op while a delivery is running). */
   notify(): void {
-    if (this.#closed) return;
-    if (this.#pumping) {
-      // Events may have been appended after the running pump's last read: it goes round once more.
-      this.#again = true;
-      return;
-    }
-    this.#pumping = true;
-    void this.#pump().finally(() => {
-      this.#pumping = false;
-      if (this.#again) {
-        this.#again = false;
-        this.notify();
-      }
-    });
+    if (!this.#closed) this.#runner.request();
   }
+
 
   /**
    * Waits up to `timeoutMs` for the outbox to drain, then publishes `offline` and disconnects. What is not

@@ -329,43 +329,17 @@ export class Outbox<E = unknown> {
 
   #scan(firstSeq: number, path: string): Segment {
     const segment: Segment = { firstSeq, path, bytes: statSync(path).size, lastSeq: firstSeq - 1, lastAtMs: 0 };
-    for (const record of this.#records(segment)) Object.assign(segment, { lastSeq: record.seq, lastAtMs: record.atMs });
+    for (const { record } of this.#recordsFrom(segment, 0)) Object.assign(segment, { lastSeq: record.seq, lastAtMs: record.atMs });
     return segment;
-  }
-
-  /** Whole records of a segment; a torn last line (no newline, or not JSON) is not one. */
-  *#records(segment: Segment): Generator<OutboxRecord<E>> {
-    if (!existsSync(segment.path)) return;
-    const text = readFileSync(segment.path, 'utf8');
-    let start = 0;
-    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
-      const line = text.slice(start, end);
-      start = end + 1;
-      try {
-        yield JSON.parse(line) as OutboxRecord<E>;
-      } catch {
-        return; // a torn line can only be the last: #repairTail cuts it
-      }
-    }
   }
 
   /** Cuts a torn last record (visionpipe killed mid-append) so that appends continue on a clean line. */
   #repairTail(): number {
     const tail = this.#segments.at(-1);
     if (tail === undefined) return 0;
-    const text = readFileSync(tail.path);
     let goodBytes = 0;
-    let start = 0;
-    for (let end = text.indexOf(0x0a); end !== -1; end = text.indexOf(0x0a, start)) {
-      try {
-        JSON.parse(text.subarray(start, end).toString('utf8'));
-      } catch {
-        break;
-      }
-      goodBytes = end + 1;
-      start = end + 1;
-    }
-    const torn = text.length - goodBytes;
+    for (const { end } of this.#recordsFrom(tail, 0)) goodBytes = end;
+    const torn = tail.bytes - goodBytes;
     if (torn > 0) {
       const fd = openSync(tail.path, 'r+');
       try {
@@ -378,6 +352,7 @@ export class Outbox<E = unknown> {
     }
     return torn;
   }
+
 }
 
 function checkTarget(target: string): void {

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { redactUri } from '../sources/redact-uri.js';
 import type { DeliveredEvent } from './mqtt-publisher.js';
+import { CoalescedRunner } from './coalesced-runner.js';
 import type { Outbox } from './outbox.js';
 
 /** One webhook (config `delivery.webhooks[]`). Filters left out match everything. */
@@ -59,8 +60,7 @@ export function webhookSignature(secret: string, body: string): string {
  */
 export class WebhookPublisher {
   readonly #o: WebhookOptions;
-  #pumping = false;
-  #again = false;
+  readonly #runner = new CoalescedRunner(() => this.#pump());
   #closed = false;
   #wake: (() => void) | null = null;
   /** Aborts the POST in flight when closed (a receiver that never answers must not keep the process alive). */
@@ -84,21 +84,9 @@ export class WebhookPublisher {
   }
 
   notify(): void {
-    if (this.#closed) return;
-    if (this.#pumping) {
-      // Events may have been appended after the running pump's last read: it goes round once more.
-      this.#again = true;
-      return;
-    }
-    this.#pumping = true;
-    void this.#pump().finally(() => {
-      this.#pumping = false;
-      if (this.#again) {
-        this.#again = false;
-        this.notify();
-      }
-    });
+    if (!this.#closed) this.#runner.request();
   }
+
 
   /** Waits up to `timeoutMs` for the queue to drain, then stops (the rest waits in the outbox for the next start). */
   async close(timeoutMs = 5000): Promise<void> {

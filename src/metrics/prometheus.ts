@@ -38,22 +38,15 @@ export class MetricsServer {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'visionpipe_process_' });
     this.predictions = new Counter({ name: 'visionpipe_predictions_total', help: 'Frames run through the model and emitted as predictions', labelNames: ['source'], registers });
-    const dropsSeen = new Map<string, number>();
-    new Counter({
-      name: 'visionpipe_frames_dropped_total',
-      help: 'Frames not run, by source and reason (ring-full: a newer frame replaced it; stale: older than maxStalenessMs; decode-error; fps-cap: skipped by maxFps; queue-full: backpressure all over maxQueuedFrames; inference-error: the model failed on it)',
-      labelNames: ['source', 'reason'],
-      registers,
-      collect() {
-        for (const s of sources) {
-          for (const [reason, n] of Object.entries(s.drops)) {
-            const key = `${s.info.id}\u0000${reason}`;
-            this.inc({ source: s.info.id, reason }, n - (dropsSeen.get(key) ?? 0));
-            dropsSeen.set(key, n);
-          }
-        }
+    cumulativeCounter(
+      {
+        name: 'visionpipe_frames_dropped_total',
+        help: 'Frames not run, by source and reason (ring-full: a newer frame replaced it; stale: older than maxStalenessMs; decode-error; fps-cap: skipped by maxFps; queue-full: backpressure all over maxQueuedFrames; inference-error: the model failed on it)',
+        labelNames: ['source', 'reason'],
+        registers,
       },
-    });
+      () => sources.flatMap((s) => Object.entries(s.drops).map(([reason, n]) => [{ source: s.info.id, reason }, n] as const)),
+    );
     this.latency = new Histogram({ name: 'visionpipe_latency_seconds', help: 'Capture (frame read) → prediction emitted', labelNames: ['source'], buckets: LATENCY_BUCKETS_S, registers });
     this.stage = new Histogram({ name: 'visionpipe_stage_seconds', help: 'Time per frame in each pipeline stage', labelNames: ['stage'], buckets: LATENCY_BUCKETS_S, registers });
     this.state = new Gauge({ name: 'visionpipe_source_state', help: '1 for the state each source is in (live sources; files report live while read)', labelNames: ['source', 'state'], registers });
@@ -94,22 +87,15 @@ export class MetricsServer {
     this.delivery = sink;
     const registers = [this.registry];
     const stats = () => this.delivery?.stats() ?? [];
-    const seen = new Map<string, number>();
-    new Counter({
-      name: 'visionpipe_delivery_events_total',
-      help: 'Events per delivery target: delivered, or failed (an attempt retried, or an event the target refused for good)',
-      labelNames: ['target', 'result'],
-      registers,
-      collect() {
-        for (const s of stats()) {
-          for (const [result, n] of [['delivered', s.delivered], ['failed', s.failed]] as const) {
-            const key = `${s.target}\u0000${result}`;
-            this.inc({ target: s.target, result }, n - (seen.get(key) ?? 0));
-            seen.set(key, n);
-          }
-        }
+    cumulativeCounter(
+      {
+        name: 'visionpipe_delivery_events_total',
+        help: 'Events per delivery target: delivered, or failed (an attempt retried, or an event the target refused for good)',
+        labelNames: ['target', 'result'],
+        registers,
       },
-    });
+      () => stats().flatMap((s) => [[{ target: s.target, result: 'delivered' }, s.delivered] as const, [{ target: s.target, result: 'failed' }, s.failed] as const]),
+    );
     new Gauge({ name: 'visionpipe_delivery_outbox_depth', help: 'Events in the outbox not yet delivered to each target', labelNames: ['target'], registers, collect() {
       for (const s of stats()) this.set({ target: s.target }, s.depth);
     } });
@@ -183,4 +169,25 @@ export class MetricsServer {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/**
+ * A counter whose totals are kept elsewhere (a source's drop counts, a target's deliveries): at each scrape it
+ * reads them and adds what each label set gained since the last one.
+ */
+function cumulativeCounter<L extends string>(
+  config: { name: string; help: string; labelNames: readonly L[]; registers: Registry[] },
+  totals: () => ReadonlyArray<readonly [Record<L, string>, number]>,
+): Counter<L> {
+  const seen = new Map<string, number>();
+  return new Counter<L>({
+    ...config,
+    collect() {
+      for (const [labels, total] of totals()) {
+        const key = JSON.stringify(labels);
+        this.inc(labels, total - (seen.get(key) ?? 0));
+        seen.set(key, total);
+      }
+    },
+  });
 }
