@@ -1,7 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { spawnChild } from '../process/children.js';
 import { freePort } from './rtsp-server.js';
 
 export const HAS_MOSQUITTO = spawnSync('mosquitto', ['-h'], { encoding: 'utf8' }).error === undefined;
@@ -34,7 +35,8 @@ export class Mosquitto {
 
   /** (Re)starts the broker on the same port; resolves once it accepts connections. */
   async resume(): Promise<void> {
-    this.#child = spawn('mosquitto', ['-c', this.config], { stdio: 'ignore' });
+    // Tracked: killed with visionpipe (or the test run) even when it dies of an uncaught error.
+    this.#child = spawnChild('mosquitto', ['-c', this.config], { stdio: 'ignore' });
     for (let i = 0; i < 100; i++) {
       if (await accepts(this.port)) return;
       await new Promise((r) => setTimeout(r, 50));
