@@ -88,3 +88,30 @@ export class OutputTail {
       .slice(-maxLines);
   }
 }
+
+/**
+ * Runs a short-lived child to its end (tracked, in its own process group): resolves when it exits 0, rejects with
+ * its exit status and last stderr lines otherwise. One that runs longer than `timeoutMs` is killed.
+ */
+export async function runChild(command: string, args: readonly string[], timeoutMs: number): Promise<void> {
+  const child = spawnChild(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const stderr = new OutputTail(child.stderr);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    signalChild(child, 'SIGKILL');
+  }, timeoutMs);
+  try {
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.once('error', (err) => {
+        if (child.pid === undefined) reject(new Error(`${command} could not be started (${err.message})`));
+      });
+      child.once('close', (c: number | null, s: NodeJS.Signals | null) => resolve([c, s]));
+    });
+    if (code === 0) return;
+    const why = timedOut ? `took longer than ${timeoutMs / 1000} s and was killed` : `ended with ${describeExit(code, signal)}`;
+    throw new Error(`${formatCommand(command, args)} ${why}: ${stderr.lines(4).join(' | ') || '(no output)'}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -19,6 +19,8 @@ export const OBJECT_EVENT_TYPES: readonly ObjectEventType[] = [
   'zone.exit',
   'zone.dwell',
   'line.cross',
+  'clip.ready',
+  'clip.failed',
 ];
 
 /** What every object event carries. */
@@ -38,6 +40,11 @@ export interface ObjectEventBase {
   atMs: number;
   /** Path of a JPEG of the object's best frame so far (with `output.snapshots`, on start, end, zone.enter, line.cross). */
   snapshot?: string;
+  /**
+   * Path of the MP4 clip that will show this event (with `output.clips`, for the configured event types). The file
+   * appears when the `clip.ready` event for this event's id arrives, `postSeconds` later; `clip.failed` if it cannot.
+   */
+  clip?: string;
 }
 
 export interface ObjectStartEvent extends ObjectEventBase {
@@ -108,6 +115,40 @@ export interface LineCrossObjectEvent extends ObjectEventBase {
   counts: LineCounts;
 }
 
+/** The event types that can have a clip (`output.clip.events`). */
+export const CLIP_TRIGGER_TYPES = ['object.start', 'object.end', 'zone.enter', 'zone.exit', 'zone.dwell', 'line.cross'] as const;
+export type ClipTriggerType = (typeof CLIP_TRIGGER_TYPES)[number];
+
+/**
+ * The clip an earlier event named is written and playable. Carries that event's object fields (trackId, class,
+ * frameIndex, timestampMs), so filters by class or source treat it like the event it is for. Several events close
+ * in time share one clip file; each gets its own clip.ready.
+ */
+export interface ClipReadyEvent extends ObjectEventBase {
+  type: 'clip.ready';
+  /** The event the clip is for. */
+  forEventId: string;
+  forEventType: ClipTriggerType;
+  clip: string;
+  /** The source times (ms, the clock of timestampMs) of the clip's first and last frame. */
+  fromMs: number;
+  toMs: number;
+  sizeBytes: number;
+}
+
+/** The clip an earlier event named could not be written (no video recorded for its time, ffmpeg failed). */
+export interface ClipFailedEvent extends ObjectEventBase {
+  type: 'clip.failed';
+  forEventId: string;
+  forEventType: ClipTriggerType;
+  /** The path the event announced; no file is there. */
+  clip: string;
+  reason: string;
+}
+
+/** The events the tracker decides (all but the clip events). */
+export type TrackerEvent = Exclude<ObjectEvent, ClipReadyEvent | ClipFailedEvent>;
+
 export type ObjectEvent =
   | ObjectStartEvent
   | ObjectUpdateEvent
@@ -115,12 +156,17 @@ export type ObjectEvent =
   | ZoneEnterEvent
   | ZoneExitEvent
   | ZoneDwellEvent
-  | LineCrossObjectEvent;
+  | LineCrossObjectEvent
+  | ClipReadyEvent
+  | ClipFailedEvent;
 
-/** An event before the pipeline stamps it: no id, emission time or snapshot yet. */
-export type ObjectEventDraft = ObjectEvent extends infer E
-  ? E extends ObjectEvent
-    ? Omit<E, 'id' | 'atMs' | 'snapshot'>
+/** A clip event before the pipeline stamps it (id and emission time). */
+export type ClipEventDraft = Omit<ClipReadyEvent, 'id' | 'atMs'> | Omit<ClipFailedEvent, 'id' | 'atMs'>;
+
+/** An event of the tracker before the pipeline stamps it: no id, emission time, snapshot or clip yet. */
+export type ObjectEventDraft = TrackerEvent extends infer E
+  ? E extends TrackerEvent
+    ? Omit<E, 'id' | 'atMs' | 'snapshot' | 'clip'>
     : never
   : never;
 
