@@ -29,6 +29,7 @@ program
   .option('-o, --output <file.mp4>', 'write the annotated video here')
   .option('-e, --events <file.jsonl>', 'write events here as JSON lines: one prediction per frame, object events, state changes')
   .option('--snapshots <dir>', 'tracked sources: save a JPEG of each object (its best frame) here, named in its events')
+  .option('--clips <dir>', 'tracked sources: save an MP4 clip around each zone / line event (output.clip sets which and how long), named in its events')
   .option('--no-frame-events', 'leave the per-frame prediction lines out of the events file (object and state events only)')
   .option('-c, --config <file.yaml>', 'config file (flags override it)')
   .option('--mqtt <url>', 'publish events to this MQTT broker (mqtt://host:1883), through a durable outbox (delivery.outbox.dir)')

@@ -15,6 +15,7 @@ export interface RunFlags {
   output?: string;
   events?: string;
   snapshots?: string;
+  clips?: string;
   mqtt?: string;
   /** false with --no-frame-events; commander sets true otherwise, which must not override the config file. */
   frameEvents?: boolean;
@@ -81,7 +82,7 @@ export async function runCommand(sources: string[], flags: RunFlags): Promise<nu
     const overrides = {
       model: flags.model,
       engine: flags.engine,
-      output: { video: flags.output, events: flags.events, snapshots: flags.snapshots, frameEvents: flags.frameEvents === false ? false : undefined },
+      output: { video: flags.output, events: flags.events, snapshots: flags.snapshots, clips: flags.clips, frameEvents: flags.frameEvents === false ? false : undefined },
       pipeline: { ringSize: flags.ringSize },
       metrics: { port: flags.metricsPort },
       delivery: flags.mqtt === undefined ? undefined : { mqtt: { url: flags.mqtt } },

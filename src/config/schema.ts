@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DeliverySchema } from '../delivery/delivery-schema.js';
 import { LinesSchema, ZonesSchema } from '../tracking/geometry-schema.js';
 import { SourceTrackSchema } from '../tracking/track-schema.js';
+import { CLIP_TRIGGER_TYPES } from '../tracking/object-events.js';
 
 /**
  * The one schema for a run's configuration. YAML files, CLI flags and library callers all go through it
@@ -148,6 +149,43 @@ export const OutputSchema = z.strictObject({
       marginFraction: z.number().min(0).max(2).default(0.15),
     })
     .prefault({}),
+  /**
+   * A directory for MP4 clips of tracked objects' events: from `clip.preSeconds` before the event to
+   * `clip.postSeconds` after it, cut from a rolling buffer of encoded video; events carry the path, and a
+   * `clip.ready` event follows when the file is written. null = none.
+   */
+  clips: z.string().min(1).nullable().default(null),
+  clip: z
+    .strictObject({
+      /** Seconds before the moment of the event (for zone and line events: when the object entered or crossed). */
+      preSeconds: z.number().min(0).max(60).default(5),
+      /** Seconds after the frame that decided the event. */
+      postSeconds: z.number().min(0).max(60).default(5),
+      /** Events whose clips would overlap share one clip, up to this many seconds long. */
+      maxSeconds: positiveInt.max(600).default(30),
+      /**
+       * The event types that get a clip; null (the default): zone.enter and line.cross on sources with zones or
+       * lines, object.start on the others.
+       */
+      events: z.array(z.enum(CLIP_TRIGGER_TYPES)).min(1).nullable().default(null),
+      /** Live sources are recorded at their frame rate up to this (frames are repeated to keep real time). */
+      maxFps: z.number().min(1).max(60).default(10),
+      /** x264 quality and speed of the rolling recording (it encodes every frame once more). */
+      crf: nonNegativeInt.max(51).default(26),
+      preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('ultrafast'),
+      /** Clip files one run keeps at most; its oldest are deleted beyond it. */
+      maxFiles: positiveInt.max(1_000_000).default(1000),
+    })
+    .prefault({})
+    .refine((c) => c.maxSeconds >= c.preSeconds + c.postSeconds, {
+      message: 'maxSeconds must be at least preSeconds + postSeconds (one event\'s clip must fit)',
+      path: ['maxSeconds'],
+      // Also when another key of the clip section is wrong: every problem is reported at once.
+      when: ({ value }) => {
+        const c = value as { preSeconds?: unknown; postSeconds?: unknown; maxSeconds?: unknown } | null;
+        return typeof c === 'object' && c !== null && [c.preSeconds ?? 5, c.postSeconds ?? 5, c.maxSeconds ?? 30].every((v) => typeof v === 'number');
+      },
+    }),
   /** x264 constant rate factor (lower = better quality, bigger file). */
   crf: nonNegativeInt.max(51).default(23),
   /** x264 preset. */

@@ -30,6 +30,8 @@ export const MqttSchema = z.strictObject({
   password: z.string().min(1).optional(),
   /** Also publish each event's snapshot JPEG (output.snapshots) to <prefix>/<source>/snapshot, retained. */
   snapshots: z.boolean().default(false),
+  /** Also publish each clip's MP4 (output.clips) to <prefix>/<source>/clip when its clip.ready goes out (not retained). */
+  clips: z.boolean().default(false),
 });
 
 export const WebhookSchema = z.strictObject({

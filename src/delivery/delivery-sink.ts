@@ -71,8 +71,8 @@ export class DeliverySink implements Sink {
     });
     if (this.#outbox.recoveredTornBytes > 0) log.warn({ bytes: this.#outbox.recoveredTornBytes }, 'outbox: cut a torn last event (an earlier run was killed mid-write)');
     if (config.mqtt !== null) {
-      const { url, prefix, username, password, snapshots } = config.mqtt;
-      const options = { url, prefix, snapshots, outbox: this.#outbox, log, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }) };
+      const { url, prefix, username, password, snapshots, clips } = config.mqtt;
+      const options = { url, prefix, snapshots, clips, outbox: this.#outbox, log, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }) };
       this.#targets.push({ name: MQTT_TARGET, publisher: new MqttPublisher(options) });
     }
     config.webhooks.forEach((w, i) => {

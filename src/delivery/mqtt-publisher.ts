@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
 import { sourceFileName } from '../sources/source-file-name.js';
@@ -19,6 +19,8 @@ export interface MqttPublisherOptions {
   clientId?: string;
   /** Also publish the JPEG an event names (`snapshot`) to `<prefix>/<source>/snapshot`, retained. */
   snapshots?: boolean;
+  /** Also publish the MP4 a clip.ready event names (`clip`) to `<prefix>/<source>/clip`, not retained. */
+  clips?: boolean;
   /** The outbox this publisher reads (as target `mqtt`) and acknowledges after each PUBACK. */
   outbox: Outbox<DeliveredEvent>;
   log: Logger;
@@ -130,6 +132,12 @@ export class MqttPublisher {
         const jpeg = await readFile(event['snapshot']).catch(() => null);
         if (jpeg !== null) await this.#client.publishAsync(`${this.#options.prefix}/${source}/snapshot`, jpeg, { qos: 1, retain: true });
       }
+      if (this.#options.clips === true && type === 'clip.ready' && typeof event['clip'] === 'string') {
+        // The clip's bytes, after the event that says it is ready; a clip deleted since (the clip bound) or too big
+        // for one message is skipped: the event, already delivered, still names the file.
+        const mp4 = await readClip(event['clip']);
+        if (mp4 !== null) await this.#client.publishAsync(`${this.#options.prefix}/${source}/clip`, mp4, { qos: 1, retain: false });
+      }
       return true;
     } catch (err) {
       this.failed++;
@@ -137,6 +145,15 @@ export class MqttPublisher {
       return false;
     }
   }
+}
+
+/** Clips bigger than this are not sent as one MQTT message (brokers cap messages; mosquitto's default is 256 MiB). */
+const MAX_CLIP_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+async function readClip(path: string): Promise<Buffer | null> {
+  const info = await stat(path).catch(() => null);
+  if (info === null || info.size > MAX_CLIP_MESSAGE_BYTES) return null;
+  return readFile(path).catch(() => null);
 }
 
 /** `promise`'s value, or undefined once `ms` have passed without it. */

@@ -71,6 +71,13 @@ export function checkTracking(config: Config, descriptor: ModelDescriptor): void
       hint: 'Add `track: true` (or zones / lines) to the source, or leave snapshots out.',
     });
   }
+  if (config.output.clips !== null && !tracked.some(Boolean)) {
+    throw new VisionpipeError('VP_CONFIG_INVALID', 'output.clips (--clips) is set, but no source is tracked: there would be no object events to clip', {
+      value: config.output.clips,
+      expected: 'a source with track, zones or lines',
+      hint: 'Add `track: true` (or zones / lines) to the source, or leave clips out.',
+    });
+  }
 }
 
 function isClassId(text: string, classCount: number): boolean {

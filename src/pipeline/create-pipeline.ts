@@ -111,6 +111,7 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
   const eventsPath = config.output.events === null ? null : prepareOutputPath(config.output.events, 'events output');
   checkTracking(config, declared);
   const snapshotsDir = config.output.snapshots === null ? null : prepareOutputDir(config.output.snapshots, 'snapshots');
+  const clipsDir = config.output.clips === null ? null : prepareOutputDir(config.output.clips, 'clips');
   if (config.delivery.mqtt !== null || config.delivery.webhooks.length > 0) {
     const outboxDir = prepareOutputDir(config.delivery.outbox.dir, 'outbox (delivery.outbox.dir)');
     const holder = outboxHolder(outboxDir);
@@ -122,7 +123,7 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
       });
     }
   }
-  const ffmpeg = videoPath === null ? null : locateFfmpeg();
+  const ffmpeg = videoPath === null && clipsDir === null ? null : locateFfmpeg();
   if (ffmpeg !== null) log.info({ ffmpeg: ffmpeg.path, via: ffmpeg.via }, 'ffmpeg found');
 
   const sources = inject.sources ?? (await openSources(config.source));
@@ -146,7 +147,7 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
     sources,
     host,
     metrics,
-    outputs: { videoPath, eventsPath, ffmpegPath: ffmpeg?.path ?? null, snapshotsDir },
+    outputs: { videoPath, eventsPath, ffmpegPath: ffmpeg?.path ?? null, snapshotsDir, clipsDir },
     extraSinks: inject.sinks ?? [],
     log,
   });

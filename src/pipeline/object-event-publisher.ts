@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import type { ClipRecorder } from '../clips/clip-recorder.js';
 import type { Logger } from '../log.js';
 import type { SnapshotStore } from '../snapshots/snapshot-store.js';
-import { SNAPSHOT_EVENT_TYPES, type ObjectEvent, type ObjectEventDraft, type ObjectEventType } from '../tracking/object-events.js';
+import { SNAPSHOT_EVENT_TYPES, type ClipEventDraft, type ObjectEvent, type ObjectEventDraft, type ObjectEventType } from '../tracking/object-events.js';
 
 /** A run id: time-ordered and random enough that two runs (or two machines) never share one. */
 export function newRunId(): string {
@@ -10,24 +11,49 @@ export function newRunId(): string {
 
 /**
  * Gives each object event its id and emission time, attaches its snapshot (written before the event goes out, so
- * a consumer that sees the path can open the file), and hands it on. Events go out in the order they were decided.
+ * a consumer that sees the path can open the file) and the path of its clip (written later, announced by
+ * clip.ready), and hands it on. Events go out one at a time in the order they were published, clip events
+ * included: ids rise in the order consumers see them.
  */
 export class ObjectEventPublisher {
   readonly runId: string;
   readonly countsByType = new Map<ObjectEventType, number>();
   #sequence = 0;
   #snapshotErrorLogged = false;
+  #chain: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly emit: (event: ObjectEvent) => void,
     private readonly snapshots: SnapshotStore | null,
     private readonly log: Logger,
     runId = newRunId(),
+    private readonly clips: ClipRecorder | null = null,
   ) {
     this.runId = runId;
   }
 
-  async publish(drafts: readonly ObjectEventDraft[]): Promise<void> {
+  /** Stamps and emits the events the tracker decided for one frame, after those published before. */
+  publish(drafts: readonly ObjectEventDraft[]): Promise<void> {
+    return this.#inTurn(() => this.#publishNow(drafts));
+  }
+
+  /** Stamps and emits a clip event (clip.ready / clip.failed), after the events published before. */
+  publishClip(draft: ClipEventDraft): Promise<void> {
+    return this.#inTurn(async () => this.#stampAndEmit(draft));
+  }
+
+  /** Resolves once everything published so far has gone out. */
+  idle(): Promise<void> {
+    return this.#chain;
+  }
+
+  #inTurn(work: () => Promise<void>): Promise<void> {
+    const run = this.#chain.then(work);
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #publishNow(drafts: readonly ObjectEventDraft[]): Promise<void> {
     for (const draft of drafts) {
       this.#sequence += 1;
       // id and type first: the fields a reader of the events file looks for.
@@ -37,11 +63,25 @@ export class ObjectEventPublisher {
         const path = await this.#snapshot(draft);
         if (path !== null) event.snapshot = path;
       }
+      if (this.clips?.wants(event) === true) {
+        const path = this.clips.request(event);
+        if (path !== null) event.clip = path;
+      }
       if (draft.type === 'object.end') this.snapshots?.forget(draft.source, draft.trackId);
-      event.atMs = Date.now();
-      this.countsByType.set(draft.type, (this.countsByType.get(draft.type) ?? 0) + 1);
-      this.emit(event);
+      this.#emit(event);
     }
+  }
+
+  #stampAndEmit(draft: ClipEventDraft): void {
+    this.#sequence += 1;
+    const { schemaVersion, type, ...rest } = draft;
+    this.#emit({ schemaVersion, id: `${this.runId}-${this.#sequence}`, type, ...rest, atMs: 0 } as ObjectEvent);
+  }
+
+  #emit(event: ObjectEvent): void {
+    event.atMs = Date.now();
+    this.countsByType.set(event.type, (this.countsByType.get(event.type) ?? 0) + 1);
+    this.emit(event);
   }
 
   async #snapshot(draft: ObjectEventDraft): Promise<string | null> {

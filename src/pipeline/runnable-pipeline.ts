@@ -100,7 +100,9 @@ export class RunnablePipeline implements Pipeline {
     const sinks = [...openSinks(config, sources, this.parts.outputs, log), ...this.parts.extraSinks];
     for (const sink of sinks) if (sink instanceof DeliverySink) metrics?.trackDelivery(sink);
     const stats = new RunStats(performance.now());
-    const annotator = config.annotate.enabled || this.parts.outputs.videoPath !== null ? new ResultAnnotator(config.annotate) : null;
+    const { videoPath, clipsDir, ffmpegPath } = this.parts.outputs;
+    // Videos and clips show what the model saw: they are annotated even with annotate.enabled off.
+    const annotator = config.annotate.enabled || videoPath !== null || clipsDir !== null ? new ResultAnnotator(config.annotate) : null;
     const bytesByFrame = new Map<Frame, number>();
     const sourceOf = new Map(sources.map((s) => [s.info.id, s]));
     const ended = new Set<FrameSource>();
@@ -113,6 +115,7 @@ export class RunnablePipeline implements Pipeline {
       descriptor,
       sources,
       snapshotsDir: this.parts.outputs.snapshotsDir,
+      clips: clipsDir === null || ffmpegPath === null ? null : { dir: clipsDir, ffmpegPath },
       runId: this.runId,
       emit: (event) => {
         this.objectEvents$.next(event);
@@ -180,6 +183,11 @@ export class RunnablePipeline implements Pipeline {
           ? of(annotated)
           : from(tracking.publish(annotated.tracked.events)).pipe(map(() => annotated)),
       ),
+      // Then into its source's rolling clip buffer (tracked sources, with clips on).
+      concatMap((annotated) => {
+        const recorded = tracking.record(annotated);
+        return recorded === null ? of(annotated) : from(recorded).pipe(map(() => annotated));
+      }),
       tap((annotated) => {
         metrics?.onPrediction(annotated.prediction);
         this.predictions$.next(annotated.prediction);

@@ -1,10 +1,12 @@
+import { ClipRecorder, type ClipSource } from '../clips/clip-recorder.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { ModelDescriptor } from '../models/descriptor-schema.js';
 import type { RunSummary } from '../metrics/run-stats.js';
 import { SnapshotStore } from '../snapshots/snapshot-store.js';
 import type { FrameSource } from '../sources/frame-source.js';
-import type { ObjectEvent, ObjectEventDraft } from '../tracking/object-events.js';
+import type { ClipTriggerType, ObjectEvent, ObjectEventDraft } from '../tracking/object-events.js';
+import type { AnnotatedFrame } from './frame.js';
 import { SourceTracking } from '../tracking/source-tracking.js';
 import { trackSettingsOf } from '../tracking/track-schema.js';
 import { ObjectEventPublisher } from './object-event-publisher.js';
@@ -21,6 +23,7 @@ const MAX_SNAPSHOT_FILES = 10_000;
 export class TrackingRun {
   readonly trackings: ReadonlyMap<string, SourceTracking>;
   readonly snapshots: SnapshotStore | null;
+  readonly clips: ClipRecorder | null;
   readonly #publisher: ObjectEventPublisher;
   readonly #inFlight = new Map<string, number>();
   readonly #ended = new Set<string>();
@@ -32,6 +35,8 @@ export class TrackingRun {
     descriptor: ModelDescriptor;
     sources: readonly FrameSource[];
     snapshotsDir: string | null;
+    /** The clips folder (created, writable) and the ffmpeg that records them, or null for no clips. */
+    clips: { dir: string; ffmpegPath: string } | null;
     runId: string;
     emit: (event: ObjectEvent) => void;
     log: Logger;
@@ -43,7 +48,8 @@ export class TrackingRun {
       snapshotsDir === null || this.trackings.size === 0
         ? null
         : new SnapshotStore({ dir: snapshotsDir, ...config.output.snapshot, runId, maxFiles: MAX_SNAPSHOT_FILES });
-    this.#publisher = new ObjectEventPublisher(options.emit, this.snapshots, log, runId);
+    this.clips = options.clips === null || this.trackings.size === 0 ? null : clipRecorderOf(config, sources, this.trackings, options.clips, runId, log, (d) => void this.#publisher.publishClip(d));
+    this.#publisher = new ObjectEventPublisher(options.emit, this.snapshots, log, runId, this.clips);
   }
 
   /** The lowest score the decoder must keep: the trackers' lowScore (ByteTrack's second stage), or `minScore`. */
@@ -54,6 +60,16 @@ export class TrackingRun {
   /** Stamps and emits one frame's object events, in order (their snapshots written first). */
   publish(drafts: readonly ObjectEventDraft[]): Promise<void> {
     return this.#publisher.publish(drafts);
+  }
+
+  /**
+   * Records an annotated frame into its source's rolling clip buffer (after its events were published, so a clip
+   * they asked for starts early enough). Null when the run records no clips: nothing to wait for.
+   */
+  record(annotated: AnnotatedFrame): Promise<void> | null {
+    const { frame } = annotated;
+    if (this.clips === null || !this.trackings.has(frame.sourceId)) return null;
+    return this.clips.write(frame.sourceId, frame.mat, frame.timestampMs);
   }
 
   /** A frame of `sourceId` entered the pipeline. */
@@ -81,6 +97,9 @@ export class TrackingRun {
     // A flow that failed may have left frames counted in flight: end those sources' objects anyway.
     for (const id of this.trackings.keys()) if ((this.#inFlight.get(id) ?? 0) > 0) this.#finish(id);
     await Promise.allSettled(this.#finishing);
+    // Clips still waiting for their post-roll are cut from what was recorded; their clip events go out too.
+    await this.clips?.finish().catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'finishing clips failed'));
+    await this.#publisher.idle();
   }
 
   summary(): Pick<RunSummary, 'objectEvents' | 'lineCounts'> {
@@ -95,7 +114,9 @@ export class TrackingRun {
     if (tracking === undefined) return;
     this.#inFlight.set(sourceId, 0);
     try {
-      this.#finishing.push(this.#publisher.publish(tracking.finish()).catch((err: unknown) => this.#failed(sourceId, err)));
+      const ended = this.#publisher.publish(tracking.finish()).catch((err: unknown) => this.#failed(sourceId, err));
+      // Its last clips are cut once its last events (object.end) had their say.
+      this.#finishing.push(ended.then(() => this.clips?.endSource(sourceId)));
     } catch (err) {
       this.#failed(sourceId, err);
     }
@@ -104,6 +125,28 @@ export class TrackingRun {
   #failed(sourceId: string, err: unknown): void {
     this.#log.warn({ source: sourceId, err: (err as Error).message }, 'ending the objects of a source failed');
   }
+}
+
+/** Clips for the tracked sources; the event types that get one: as configured, else by what the source has. */
+function clipRecorderOf(
+  config: Config,
+  sources: readonly FrameSource[],
+  trackings: ReadonlyMap<string, SourceTracking>,
+  where: { dir: string; ffmpegPath: string },
+  runId: string,
+  log: Logger,
+  onClip: ConstructorParameters<typeof ClipRecorder>[0]['onClip'],
+): ClipRecorder {
+  const { events, ...settings } = config.output.clip;
+  const clipSources: ClipSource[] = [];
+  sources.forEach((s, i) => {
+    const sourceConfig = config.source[i];
+    if (!trackings.has(s.info.id) || sourceConfig === undefined) return;
+    const hasGeometry = sourceConfig.zones.length > 0 || sourceConfig.lines.length > 0;
+    const triggers: ClipTriggerType[] = events ?? (hasGeometry ? ['zone.enter', 'line.cross'] : ['object.start']);
+    clipSources.push({ id: s.info.id, kind: s.info.kind, fps: s.info.fps, triggers: new Set(triggers) });
+  });
+  return new ClipRecorder({ dir: where.dir, ffmpegPath: where.ffmpegPath, runId, settings, sources: clipSources, onClip, log });
 }
 
 /** One SourceTracking per tracked source (detection models only; createPipeline refuses tracking otherwise). */

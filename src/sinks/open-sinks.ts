@@ -13,6 +13,8 @@ export interface SinkOutputs {
   ffmpegPath: string | null;
   /** The snapshot folder (created, writable), or null for none. */
   snapshotsDir: string | null;
+  /** The clips folder (created, writable), or null for none; ffmpegPath is then set too. */
+  clipsDir: string | null;
 }
 
 /** The sinks a run writes to, from the config's output section. The caller owns them (closes or aborts each). */

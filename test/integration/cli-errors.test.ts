@@ -51,6 +51,8 @@ const classTypo = join(dir, 'class-typo.yaml');
 writeFileSync(classTypo, 'source:\n  uri: x.mp4\n  track: { classes: [persn] }\n');
 const classOk = join(dir, 'tracked.yaml');
 writeFileSync(classOk, 'source:\n  uri: x.mp4\n  track: true\n');
+const clipTooShort = join(dir, 'clip-too-short.yaml');
+writeFileSync(clipTooShort, 'source:\n  uri: x.mp4\n  track: true\noutput:\n  clip: { preSeconds: 20, postSeconds: 20, maxSeconds: 30, events: [line.crossed] }\n');
 const snapshotsFile = join(dir, 'snapshots-is-a-file');
 writeFileSync(snapshotsFile, 'not a folder\n');
 
@@ -101,6 +103,9 @@ describe('bad input: one clear message, exit code 1, no stack trace, no output p
     { name: 'a class filter naming no class of the model', args: ['run', clip, '--config', classTypo], code: 'VP_CONFIG_INVALID', mentions: 'persn' },
     { name: 'snapshots without a tracked source', args: ['run', clip, '--snapshots', out('snaps-untracked')], code: 'VP_CONFIG_INVALID', mentions: 'no source is tracked' },
     { name: 'snapshots folder that is a file', args: ['run', clip, '--config', classOk, '--snapshots', snapshotsFile], code: 'VP_OUTPUT_UNWRITABLE', mentions: 'snapshots-is-a-file' },
+    { name: 'clips without a tracked source', args: ['run', clip, '--clips', out('clips-untracked')], code: 'VP_CONFIG_INVALID', mentions: 'no source is tracked' },
+    { name: 'clip windows longer than a clip may be, an unknown event type', args: ['run', clip, '--config', clipTooShort], code: 'VP_CONFIG_INVALID', mentions: 'output.clip.maxSeconds' },
+    { name: 'clips folder that is a file', args: ['run', clip, '--config', classOk, '--clips', snapshotsFile], code: 'VP_OUTPUT_UNWRITABLE', mentions: 'snapshots-is-a-file' },
     { name: 'missing config file', args: ['run', clip, '--config', join(dir, 'none.yaml')], code: 'VP_CONFIG_NOT_FOUND', mentions: 'none.yaml' },
   ])('$name → $code', ({ args, code, mentions }) => {
     const video = out(`${code}.mp4`);

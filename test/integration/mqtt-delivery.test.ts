@@ -20,9 +20,9 @@ async function until(check: () => boolean): Promise<void> {
 
 /** A subscriber with a persistent session (clean: false, QoS 1): the broker queues for it while it is away. */
 async function subscriber(url: string, clientId: string) {
-  const got: { topic: string; body: string; retain: boolean }[] = [];
+  const got: { topic: string; body: string; raw: Buffer; retain: boolean }[] = [];
   const client = mqtt.connect(url, { clientId, clean: false, reconnectPeriod: 200 });
-  client.on('message', (topic, body, packet) => got.push({ topic, body: body.toString(), retain: packet.retain }));
+  client.on('message', (topic, body, packet) => got.push({ topic, body: body.toString(), raw: body, retain: packet.retain }));
   await new Promise<void>((resolve) => client.once('connect', () => resolve()));
   await client.subscribeAsync('vp/#', { qos: 1 });
   return { got, client };
@@ -80,6 +80,33 @@ describe.skipIf(!HAS_MOSQUITTO)(`MQTT delivery from the outbox to a real mosquit
       await client.endAsync();
     } finally {
       await publisher.close();
+      outbox.close();
+      await broker.stop();
+    }
+  }, 60_000);
+
+  it('clips: the MP4 a clip.ready names goes to <prefix>/<source>/clip after the event, as raw bytes', async () => {
+    const broker = await Mosquitto.start(join(dir, 'b5'));
+    const sub = await subscriber(broker.url, 'sub-5');
+    const outbox = new Outbox<DeliveredEvent>({ dir: join(dir, 'o5'), fsync: 'never', maxBytes: null, maxAgeMs: null });
+    const mp4 = join(dir, 'clip.mp4');
+    const bytes = Buffer.from([0, 0, 0, 0x18, 0x66, 0x74, 0x79, 0x70, 9, 8, 7]);
+    writeFileSync(mp4, bytes);
+    const publisher = new MqttPublisher({ url: broker.url, prefix: 'vp', outbox, log: silentLogger, clips: true });
+    try {
+      outbox.append({ ...event(1), clip: mp4 }); // the event announcing it: no bytes yet
+      outbox.append({ ...event(2), type: 'clip.ready', clip: mp4, forEventId: 'run-1' });
+      outbox.append({ ...event(3), type: 'clip.ready', clip: join(dir, 'deleted-since.mp4'), forEventId: 'run-0' });
+      publisher.notify();
+      await until(() => outbox.depth('mqtt') === 0 && sub.got.some((m) => m.topic === 'vp/rtsp_u_cam_1/clip'));
+      const topics = sub.got.filter((m) => m.topic !== 'vp/status').map((m) => m.topic);
+      expect(topics).toEqual(['vp/rtsp_u_cam_1/line.cross', 'vp/rtsp_u_cam_1/clip.ready', 'vp/rtsp_u_cam_1/clip', 'vp/rtsp_u_cam_1/clip.ready']);
+      const clip = sub.got.find((m) => m.topic === 'vp/rtsp_u_cam_1/clip');
+      expect(clip?.retain).toBe(false);
+      expect([...(clip?.raw ?? [])]).toEqual([...bytes]);
+    } finally {
+      await publisher.close();
+      await sub.client.endAsync();
       outbox.close();
       await broker.stop();
     }

@@ -33,7 +33,7 @@ describe('openSinks: segments', () => {
   ])('events file with %s', async (_name, sources, output, expected) => {
     dir = mkdtempSync(join(tmpdir(), 'vp-open-sinks-'));
     const config = ConfigSchema.parse({ source: { uri: 'x.mp4' }, output });
-    const [sink, ...rest] = openSinks(config, sources, { videoPath: null, eventsPath: join(dir, 'all.jsonl'), ffmpegPath: null, snapshotsDir: null }, silentLogger);
+    const [sink, ...rest] = openSinks(config, sources, { videoPath: null, eventsPath: join(dir, 'all.jsonl'), ffmpegPath: null, snapshotsDir: null, clipsDir: null }, silentLogger);
     expect(rest).toEqual([]);
     const id = sources[0]?.info.id ?? '';
     await sink?.write(frame(id, T0 + 100));
