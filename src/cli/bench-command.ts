@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { benchCameraFaults, formatCameraFaults } from '../bench/camera-faults-bench.js';
+import { benchClips, formatClipsBench } from '../bench/clips-bench.js';
 import { benchDelivery, formatDeliveryBench } from '../bench/delivery-bench.js';
 import { benchFilePipeline, formatBench, type BenchCase } from '../bench/file-pipeline-bench.js';
 import { benchInt8Resnet50, formatInt8Bench } from '../bench/int8-bench.js';
@@ -61,6 +62,14 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
         process.stdout.write(`${formatTrackingPipelineBench(r)}\n`);
       } catch (err) {
         process.stdout.write(`### tracking in the pipeline: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
+      }
+    }
+    if (flags.only === undefined || flags.only === 'clips') {
+      process.stderr.write('bench: event clips …\n');
+      try {
+        process.stdout.write(`${formatClipsBench(await benchClips({ clip, maxFrames: flags.maxFrames ?? 300 }))}\n`);
+      } catch (err) {
+        process.stdout.write(`### event clips: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
       }
     }
     if (flags.only === undefined || flags.only === 'delivery') {

@@ -306,8 +306,7 @@ export class ClipRecorder {
     await writeFile(list, segments.map((s) => `file '${s.path.replaceAll("'", `'\\''`)}'\n`).join(''));
     const partial = `${clip.path}.partial`;
     try {
-      const args = ['-hide_banner', '-nostats', '-loglevel', 'error', '-f', 'concat', '-safe', '0', '-i', list, '-c', 'copy', '-movflags', '+faststart', '-f', 'mp4', '-y', partial];
-      await runChild(this.#options.ffmpegPath, args, CUT_TIMEOUT_MS);
+      await runChild(this.#options.ffmpegPath, clipJoinArgs(list, partial), CUT_TIMEOUT_MS);
       await rename(partial, clip.path);
     } finally {
       await unlink(list).catch(() => undefined);
@@ -368,6 +367,11 @@ export class ClipRecorder {
       }
     }, 1000).unref();
   }
+}
+
+/** ffmpeg's arguments to join the segments a concat list names into one MP4, by copying (no re-encoding). */
+export function clipJoinArgs(listPath: string, outPath: string): string[] {
+  return ['-hide_banner', '-nostats', '-loglevel', 'error', '-f', 'concat', '-safe', '0', '-i', listPath, '-c', 'copy', '-movflags', '+faststart', '-f', 'mp4', '-y', outPath];
 }
 
 async function resizedData(mat: Mat, w: number, h: number): Promise<Buffer> {

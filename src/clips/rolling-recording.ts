@@ -27,6 +27,21 @@ export interface RollingRecordingOptions {
   onSegment(segment: RecordedSegment): void;
 }
 
+/** ffmpeg's arguments for a rolling recording: raw BGR on stdin, segments into `dir`, their list on stdout. */
+export function rollingRecordingArgs(options: Omit<RollingRecordingOptions, 'ffmpegPath' | 'onSegment'>): string[] {
+  const [w, h] = options.sizeWh;
+  const s = options.segmentSeconds;
+  return [
+    ...['-hide_banner', '-nostats', '-loglevel', 'warning'],
+    ...['-f', 'rawvideo', '-pix_fmt', 'bgr24', '-video_size', `${w}x${h}`, '-framerate', String(options.fps), '-i', 'pipe:0'],
+    ...['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-preset', options.preset, '-crf', String(options.crf)],
+    // A keyframe at every segment boundary: a clip is a run of whole segments, copied.
+    ...['-force_key_frames', `expr:gte(t,n_forced*${s})`],
+    ...['-f', 'segment', '-segment_time', String(s), '-segment_format', 'mpegts', '-reset_timestamps', '1'],
+    ...['-segment_list', 'pipe:1', '-segment_list_type', 'csv', '-y', join(options.dir, `${options.name}-%06d.ts`)],
+  ];
+}
+
 /** A gap in the frames longer than this many seconds is not filled with repeats: the recording jumps it. */
 const MAX_FILL_SECONDS = 2;
 
@@ -57,16 +72,7 @@ export class RollingRecording {
     this.#options = options;
     this.#slotMs = 1000 / options.fps;
     const [w, h] = options.sizeWh;
-    const s = options.segmentSeconds;
-    const args = [
-      ...['-hide_banner', '-nostats', '-loglevel', 'warning'],
-      ...['-f', 'rawvideo', '-pix_fmt', 'bgr24', '-video_size', `${w}x${h}`, '-framerate', String(options.fps), '-i', 'pipe:0'],
-      ...['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-preset', options.preset, '-crf', String(options.crf)],
-      // A keyframe at every segment boundary: a clip is a run of whole segments, copied.
-      ...['-force_key_frames', `expr:gte(t,n_forced*${s})`],
-      ...['-f', 'segment', '-segment_time', String(s), '-segment_format', 'mpegts', '-reset_timestamps', '1'],
-      ...['-segment_list', 'pipe:1', '-segment_list_type', 'csv', '-y', join(options.dir, `${options.name}-%06d.ts`)],
-    ];
+    const args = rollingRecordingArgs(options);
     this.#encoder = new RawVideoEncoder({ ffmpegPath: options.ffmpegPath, args, frameBytes: w * h * 3, doing: `recording clip segments in ${options.dir}`, readStdout: true });
     const lines = createInterface({ input: this.#encoder.stdout ?? process.stdin, crlfDelay: Infinity });
     lines.on('line', (line) => this.#segmentListed(line));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { filter, firstValueFrom, take, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPipeline, type Prediction } from '../../src/index.js';
+import { createPipeline, type ObjectEvent, type Prediction } from '../../src/index.js';
 import type { SourceStateEvent } from '../../src/sources/source-state.js';
 import { ffprobeFrameCount, runCli } from '../helpers/cli.js';
 import { HAS_RTSP_SERVER, RtspServer, freePort, makeFrames } from '../../src/bench/rtsp-server.js';
@@ -118,6 +118,40 @@ describe.skipIf(!HAS_RTSP_SERVER && process.env['CI'] !== 'true')('live RTSP sou
     // 25 fps in, a model that takes ~200 ms a frame: most frames are superseded while waiting.
     expect(drops?.['ring-full']).toBeGreaterThan(0);
     expect(summary.frames + (drops?.stale ?? 0)).toBe(15);
+  });
+
+  it('event clips of a live camera: clip.ready for each, an MP4 that plays in real time although the model keeps up with only some frames', async () => {
+    const server = await serve(await freePort());
+    const clipsDir = join(dir, 'live-clips');
+    const pipeline = await createPipeline({
+      source: { uri: server.url, maxFrames: 40, track: true },
+      model: 'centernet',
+      output: { clips: clipsDir, clip: { preSeconds: 1, postSeconds: 1, events: ['object.start'] } },
+    });
+    const events: ObjectEvent[] = [];
+    pipeline.objectEvents$.subscribe((e) => events.push(e));
+    await pipeline.run();
+    const starts = events.filter((e) => e.type === 'object.start');
+    const ready = events.filter((e): e is Extract<ObjectEvent, { type: 'clip.ready' }> => e.type === 'clip.ready');
+    expect(starts.length).toBeGreaterThan(0);
+    // Every object.start has its clip, announced once (several may share a file).
+    expect(ready.map((r) => r.forEventId).sort()).toEqual(starts.map((s) => s.id).sort());
+    expect(events.filter((e) => e.type === 'clip.failed')).toEqual([]);
+    for (const clip of new Set(ready.map((r) => r.clip))) {
+      const r = ready.find((e) => e.clip === clip);
+      if (r === undefined) continue;
+      // Recorded at 10 fps (the camera's 25 capped by clip.maxFps), whatever rate the model ran at: the clip's
+      // length in frames matches the span of capture time it covers (repeats fill the frames the model skipped).
+      const spanS = (r.toMs - r.fromMs) / 1000;
+      expect(spanS).toBeGreaterThan(0);
+      expect(Math.abs(ffprobeFrameCount(clip) / 10 - (spanS + 0.1))).toBeLessThanOrEqual(0.15);
+    }
+    // Each clip covers the capture time of the frame its event was decided on.
+    for (const r of ready) {
+      const start = starts.find((s) => s.id === r.forEventId);
+      expect(start?.timestampMs).toBeGreaterThanOrEqual(r.fromMs);
+      expect(start?.timestampMs).toBeLessThanOrEqual(r.toMs + 100);
+    }
   });
 
   it('never shows credentials from the URL in events, logs, errors or the summary', async () => {
