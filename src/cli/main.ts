@@ -36,6 +36,7 @@ program
   .option('--max-frames <n>', 'stop after n frames', positiveInt)
   .option('--ring-size <n>', 'input buffers shared with the inference worker (2 = double buffering)', positiveInt)
   .option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:<port>/metrics while running (0 = any free port)', port)
+  .option('--ui [port]', 'serve the live page at http://127.0.0.1:<port>/ while running (default 8080; 0 = any free port)', port)
   .option('--log-level <level>', 'silent | error | warn | info | debug')
   .option('--json-logs', 'log JSON lines to stderr even on a terminal')
   .option('-q, --quiet', 'no progress bar')

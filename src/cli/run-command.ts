@@ -17,6 +17,8 @@ export interface RunFlags {
   snapshots?: string;
   clips?: string;
   mqtt?: string;
+  /** --ui: true (default port) or the port given. */
+  ui?: boolean | number;
   /** false with --no-frame-events; commander sets true otherwise, which must not override the config file. */
   frameEvents?: boolean;
   config?: string;
@@ -28,6 +30,9 @@ export interface RunFlags {
   quiet?: boolean;
   verbose?: boolean;
 }
+
+/** `--ui` without a port. */
+const DEFAULT_UI_PORT = 8080;
 
 /** What systemd, Docker, a terminal (Ctrl-C) or a closed SSH session send to stop a run. */
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -85,6 +90,7 @@ export async function runCommand(sources: string[], flags: RunFlags): Promise<nu
       output: { video: flags.output, events: flags.events, snapshots: flags.snapshots, clips: flags.clips, frameEvents: flags.frameEvents === false ? false : undefined },
       pipeline: { ringSize: flags.ringSize },
       metrics: { port: flags.metricsPort },
+      ui: flags.ui === undefined ? undefined : { port: flags.ui === true ? DEFAULT_UI_PORT : flags.ui },
       delivery: flags.mqtt === undefined ? undefined : { mqtt: { url: flags.mqtt } },
       log: { level: verbose ? 'debug' : flags.logLevel },
     } as ConfigOverrides;

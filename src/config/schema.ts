@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DeliverySchema } from '../delivery/delivery-schema.js';
+import { UiSchema } from '../ui/ui-schema.js';
 import { LinesSchema, ZonesSchema } from '../tracking/geometry-schema.js';
 import { SourceTrackSchema } from '../tracking/track-schema.js';
 import { CLIP_TRIGGER_TYPES } from '../tracking/object-events.js';
@@ -233,6 +234,8 @@ export const ConfigSchema = z.strictObject({
       host: z.string().min(1).default('127.0.0.1'),
     })
     .prefault({}),
+  /** The live page: every source annotated in the browser, with its state, numbers and events. */
+  ui: UiSchema.prefault({}),
   log: z
     .strictObject({
       level: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),

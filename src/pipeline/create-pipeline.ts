@@ -7,6 +7,8 @@ import { OpenCvDnnHost } from '../inference/opencv-host.js';
 import { InferenceWorkerHost } from '../inference/worker-host.js';
 import { silentLogger, type Logger } from '../log.js';
 import { MetricsServer } from '../metrics/prometheus.js';
+import { LiveView } from '../ui/live-view.js';
+import { UiServer, checkUiExposure } from '../ui/ui-server.js';
 import type { RunSummary } from '../metrics/run-stats.js';
 import { asOnnxDescriptor } from '../models/convert-model.js';
 import type { ModelDescriptor } from '../models/descriptor-schema.js';
@@ -57,6 +59,8 @@ export interface Pipeline {
   readonly frames$: Observable<AnnotatedFrame>;
   /** The Prometheus endpoint (`metrics.port` set), e.g. http://127.0.0.1:9464/metrics; null when off. */
   readonly metricsUrl: string | null;
+  /** The live page (`ui.port` set), e.g. http://127.0.0.1:8080/; null when off. */
+  readonly uiUrl: string | null;
   /** This run's id: the prefix of its object events' ids and of its snapshot file names. */
   readonly runId: string;
   /**
@@ -123,6 +127,8 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
       });
     }
   }
+  const uiToken = config.ui.port === null ? null : (config.ui.token ?? uiTokenFromEnv());
+  if (config.ui.port !== null) checkUiExposure(config.ui.host, uiToken);
   const ffmpeg = videoPath === null && clipsDir === null ? null : locateFfmpeg();
   if (ffmpeg !== null) log.info({ ffmpeg: ffmpeg.path, via: ffmpeg.via }, 'ffmpeg found');
 
@@ -130,26 +136,48 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
   for (const s of sources) log.info({ source: s.info }, 'source opened');
   let host: InferenceHost | undefined = inject.host;
   let metrics: MetricsServer | null = null;
+  let ui: { view: LiveView; server: UiServer } | null = null;
   try {
     host ??= engine === 'opencv' ? await OpenCvDnnHost.start(descriptor) : await InferenceWorkerHost.start(descriptor, engine);
     if (inject.host === undefined) checkModelInput(host.info, descriptor, inputDims(preprocessSpecOf(descriptor)));
     if (config.metrics.port !== null) metrics = await MetricsServer.start(config.metrics.host, config.metrics.port, sources);
+    if (config.ui.port !== null) {
+      const view = new LiveView(sources, config.ui);
+      const fileRoots = [snapshotsDir, clipsDir].filter((d): d is string => d !== null);
+      ui = { view, server: await UiServer.start(view, { host: config.ui.host, port: config.ui.port, token: uiToken, fileRoots, log }) };
+    }
   } catch (err) {
     await Promise.allSettled(sources.map((s) => s.close()));
+    await Promise.allSettled([metrics?.close(), ui?.server.close()]);
     await host?.close();
     throw err;
   }
   log.info({ model: descriptor.name, engine: host.info.backend }, 'model loaded');
   if (metrics !== null) log.info({ url: metrics.url }, 'Prometheus metrics served');
+  if (ui !== null) log.info({ url: ui.server.url }, 'live page served');
   return new RunnablePipeline({
     config,
     descriptor,
     sources,
     host,
     metrics,
+    ui: ui?.server ?? null,
     outputs: { videoPath, eventsPath, ffmpegPath: ffmpeg?.path ?? null, snapshotsDir, clipsDir },
-    extraSinks: inject.sinks ?? [],
+    extraSinks: [...(ui === null ? [] : [ui.view]), ...(inject.sinks ?? [])],
     log,
   });
 }
 
+
+/** VISIONPIPE_UI_TOKEN, checked like ui.token (a short one is refused, not silently used). */
+function uiTokenFromEnv(): string | null {
+  const token = process.env['VISIONPIPE_UI_TOKEN'];
+  if (token === undefined || token === '') return null;
+  if (token.length < 16) {
+    throw new VisionpipeError('VP_CONFIG_INVALID', 'VISIONPIPE_UI_TOKEN is too short', {
+      value: `${token.length} characters`,
+      expected: 'at least 16 characters (e.g. `openssl rand -hex 16`)',
+    });
+  }
+  return token;
+}

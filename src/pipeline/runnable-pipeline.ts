@@ -5,6 +5,7 @@ import type { InferenceHost } from '../inference/inference-host.js';
 import type { Logger } from '../log.js';
 import { FpsMeter } from '../metrics/fps-meter.js';
 import type { MetricsServer } from '../metrics/prometheus.js';
+import type { UiServer } from '../ui/ui-server.js';
 import { RunStats, type RunSummary } from '../metrics/run-stats.js';
 import type { ModelDescriptor } from '../models/descriptor-schema.js';
 import { createDecoder } from '../postprocess/decode-output.js';
@@ -43,6 +44,8 @@ export interface RunnableParts {
   sources: readonly FrameSource[];
   host: InferenceHost;
   metrics: MetricsServer | null;
+  /** The live page's server, closed with the pipeline (its LiveView is one of the sinks). */
+  ui: UiServer | null;
   outputs: SinkOutputs;
   extraSinks: readonly Sink[];
   log: Logger;
@@ -58,6 +61,7 @@ export class RunnablePipeline implements Pipeline {
   readonly runId = newRunId();
   readonly engine: string;
   readonly metricsUrl: string | null;
+  readonly uiUrl: string | null;
   readonly config: Config;
   readonly descriptor: ModelDescriptor;
   readonly sources: readonly FrameSource[];
@@ -71,6 +75,7 @@ export class RunnablePipeline implements Pipeline {
     this.sources = parts.sources;
     this.engine = parts.host.info.backend;
     this.metricsUrl = parts.metrics?.url ?? null;
+    this.uiUrl = parts.ui?.url ?? null;
     this.states$ = merge(...parts.sources.flatMap((s) => (s.states$ === undefined ? [] : [s.states$])));
   }
 
@@ -245,9 +250,9 @@ export class RunnablePipeline implements Pipeline {
       this.started = true;
       for (const s of [this.predictions$, this.frames$, this.events$, this.objectEvents$]) s.complete();
     }
-    const { sources, host, metrics } = this.parts;
+    const { sources, host, metrics, ui } = this.parts;
     await Promise.allSettled(sources.map((s) => s.close()));
-    await Promise.allSettled([host.close(), metrics?.close()]);
+    await Promise.allSettled([host.close(), metrics?.close(), ui?.close()]);
   }
 }
 

@@ -1,0 +1,171 @@
+/**
+ * The live page: plain HTML, CSS and JavaScript served by the process (no build step, no framework). One tile per
+ * source with its annotated video (MJPEG in an <img>), its state and numbers (polled from /api/sources every
+ * second), and a list of recent events (Server-Sent Events from /api/events/stream) with their snapshots and clips.
+ * Everything shown from events is set as text, never as HTML.
+ */
+export const PAGE_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>visionpipe</title>
+<style>
+  :root { color-scheme: dark; --bg: #111418; --panel: #1b2027; --text: #e6e9ee; --dim: #97a0ad; --live: #2fbf71; --warn: #e0a526; --bad: #e5484d; }
+  * { box-sizing: border-box; }
+  body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background: var(--bg); color: var(--text); }
+  header { display: flex; align-items: baseline; gap: 1rem; padding: .6rem 1rem; border-bottom: 1px solid #2a313b; }
+  header h1 { font-size: 1.1rem; margin: 0; }
+  header .summary { color: var(--dim); }
+  main { display: grid; grid-template-columns: minmax(0, 1fr) 320px; gap: 1rem; padding: 1rem; }
+  #tiles { display: grid; gap: .8rem; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); align-content: start; }
+  #tiles.n1 { grid-template-columns: minmax(0, 1fr); }
+  #tiles.n2, #tiles.n4 { grid-template-columns: repeat(2, minmax(0, 1fr)); }
+  #tiles.n3, #tiles.n5, #tiles.n6, #tiles.n7, #tiles.n8, #tiles.n9 { grid-template-columns: repeat(3, minmax(0, 1fr)); }
+  .tile { background: var(--panel); border-radius: 8px; overflow: hidden; display: flex; flex-direction: column; }
+  .tile .head { display: flex; justify-content: space-between; gap: .5rem; padding: .4rem .6rem; align-items: center; }
+  .tile .name { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+  .badge { font-size: .75rem; padding: .1rem .5rem; border-radius: 999px; background: #333; white-space: nowrap; }
+  .badge.live { background: var(--live); color: #04140b; }
+  .badge.stalled, .badge.backoff, .badge.connecting { background: var(--warn); color: #1d1402; }
+  .badge.failed { background: var(--bad); }
+  .video { position: relative; background: #000; aspect-ratio: 4 / 3; }
+  .video img { width: 100%; height: 100%; object-fit: contain; display: block; }
+  .stats { display: flex; flex-wrap: wrap; gap: .2rem .9rem; padding: .4rem .6rem; color: var(--dim); font-size: .8rem; font-variant-numeric: tabular-nums; }
+  .stats b { color: var(--text); font-weight: 500; }
+  .reason { padding: 0 .6rem .4rem; color: var(--warn); font-size: .8rem; min-height: 1.1rem; }
+  aside { background: var(--panel); border-radius: 8px; padding: .6rem; max-height: calc(100vh - 5rem); overflow: auto; }
+  aside h2 { font-size: .95rem; margin: 0 0 .5rem; }
+  #events { list-style: none; margin: 0; padding: 0; }
+  #events li { display: flex; gap: .5rem; padding: .35rem 0; border-top: 1px solid #2a313b; font-size: .8rem; }
+  #events li img { width: 56px; height: 56px; object-fit: cover; border-radius: 4px; background: #000; flex: none; }
+  #events .what { font-weight: 600; }
+  #events .when, #events .detail { color: var(--dim); }
+  #events a { color: #7cb7ff; }
+  @media (max-width: 900px) { main { grid-template-columns: 1fr; } aside { max-height: none; } }
+</style>
+</head>
+<body>
+<header><h1>visionpipe</h1><span class="summary" id="summary">connecting…</span></header>
+<main>
+  <section id="tiles" aria-label="sources"></section>
+  <aside><h2>Recent events</h2><ul id="events"></ul></aside>
+</main>
+<script>
+(() => {
+  const tiles = new Map();
+  const tilesEl = document.getElementById('tiles');
+  const summaryEl = document.getElementById('summary');
+  const eventsEl = document.getElementById('events');
+  const rowsById = new Map();
+  const MAX_ROWS = 100;
+  const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
+
+  function tileFor(s) {
+    let t = tiles.get(s.name);
+    if (t) return t;
+    const root = el('article', 'tile');
+    root.dataset.source = s.name;
+    const head = el('div', 'head');
+    const name = el('span', 'name', s.id);
+    name.title = s.id;
+    const badge = el('span', 'badge', s.state);
+    head.append(name, badge);
+    const video = el('div', 'video');
+    const img = el('img');
+    img.alt = 'live video of ' + s.id;
+    img.src = '/api/sources/' + encodeURIComponent(s.name) + '/stream.mjpg';
+    // A stream that ends (the source stopped, the server restarted) is reopened after a pause.
+    img.addEventListener('error', () => setTimeout(() => { img.src = '/api/sources/' + encodeURIComponent(s.name) + '/stream.mjpg?r=' + Date.now(); }, 2000));
+    video.append(img);
+    const stats = el('div', 'stats');
+    const reason = el('div', 'reason');
+    root.append(head, video, stats, reason);
+    tilesEl.append(root);
+    t = { root, badge, stats, reason };
+    tiles.set(s.name, t);
+    return t;
+  }
+
+  function stat(label, value) { const span = el('span', '', label + ' '); span.append(el('b', '', value)); return span; }
+
+  async function refresh() {
+    try {
+      const r = await fetch('/api/sources', { cache: 'no-store' });
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      const { sources } = await r.json();
+      tilesEl.className = 'n' + Math.min(sources.length, 9);
+      let live = 0;
+      for (const s of sources) {
+        const t = tileFor(s);
+        if (s.state === 'live') live++;
+        t.badge.textContent = s.state + (s.attempt > 0 && s.state !== 'live' ? ' #' + s.attempt : '');
+        t.badge.className = 'badge ' + s.state;
+        t.root.dataset.state = s.state;
+        const drops = Object.entries(s.drops).filter(([, n]) => n > 0).map(([k, n]) => k + ' ' + n).join(', ') || 'none';
+        t.stats.replaceChildren(
+          stat('fps', s.fps.toFixed(1)),
+          stat('latency', s.latencyMs === null ? '–' : s.latencyMs + ' ms'),
+          stat('frame', s.lastFrameIndex === null ? '–' : String(s.lastFrameIndex)),
+          stat('drops', drops),
+        );
+        t.stats.dataset.frame = String(s.lastFrameIndex ?? '');
+        t.reason.textContent = s.state === 'live' ? '' : (s.reason || '') + (s.retryInMs ? ' · retry in ' + Math.round(s.retryInMs / 1000) + ' s' : '');
+      }
+      summaryEl.textContent = sources.length + ' source' + (sources.length === 1 ? '' : 's') + ', ' + live + ' live';
+    } catch (err) {
+      summaryEl.textContent = 'visionpipe is not answering (' + err.message + ')';
+    }
+  }
+
+  function describe(e) {
+    const bits = [];
+    if (e.label) bits.push(e.label + (e.trackId !== undefined ? ' #' + e.trackId : ''));
+    if (e.zone) bits.push(e.zone);
+    if (e.line) bits.push(e.line + (e.direction ? ' ' + e.direction : ''));
+    if (e.type === 'source-state') bits.push(e.state + (e.reason ? ': ' + e.reason : ''));
+    return bits.join(' · ');
+  }
+
+  function addClipLink(row, eventId) {
+    if (!row || row.querySelector('a.clip')) return;
+    const a = el('a', 'clip', 'clip');
+    a.href = '/api/events/' + encodeURIComponent(eventId) + '/clip.mp4';
+    a.target = '_blank';
+    row.querySelector('.text').append(' ', a);
+  }
+
+  function onEvent(e) {
+    if (e.type === 'object.update') return; // too many to list
+    if (e.type === 'clip.ready') { addClipLink(rowsById.get(e.forEventId), e.id); return; }
+    const li = el('li');
+    li.dataset.type = e.type;
+    if (typeof e.snapshot === 'string' && e.id) {
+      const img = el('img');
+      img.loading = 'lazy';
+      img.alt = 'snapshot';
+      img.src = '/api/events/' + encodeURIComponent(e.id) + '/snapshot.jpg';
+      li.append(img);
+    }
+    const text = el('div', 'text');
+    const when = new Date(e.atMs || Date.now()).toLocaleTimeString();
+    text.append(el('div', 'what', e.type), el('div', 'detail', (e.source || '') + ' ' + describe(e)), el('div', 'when', when));
+    li.append(text);
+    eventsEl.prepend(li);
+    if (e.id) rowsById.set(e.id, li);
+    while (eventsEl.children.length > MAX_ROWS) {
+      const last = eventsEl.lastElementChild;
+      for (const [id, row] of rowsById) if (row === last) rowsById.delete(id);
+      last.remove();
+    }
+  }
+
+  const stream = new EventSource('/api/events/stream');
+  stream.addEventListener('vp', (m) => onEvent(JSON.parse(m.data)));
+  refresh();
+  setInterval(refresh, 1000);
+})();
+</script>
+</body>
+</html>
+`;
