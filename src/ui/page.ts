@@ -30,7 +30,9 @@ export const PAGE_HTML = `<!doctype html>
   .badge.stalled, .badge.backoff, .badge.connecting { background: var(--warn); color: #1d1402; }
   .badge.failed { background: var(--bad); }
   .video { position: relative; background: #000; aspect-ratio: 4 / 3; }
+  #tiles.n1 .video { max-height: calc(100vh - 10rem); }
   .video img { width: 100%; height: 100%; object-fit: contain; display: block; }
+  .tile:not([data-state="live"]) .video img { opacity: .45; } /* the last picture, not a live one */
   .stats { display: flex; flex-wrap: wrap; gap: .2rem .9rem; padding: .4rem .6rem; color: var(--dim); font-size: .8rem; font-variant-numeric: tabular-nums; }
   .stats b { color: var(--text); font-weight: 500; }
   .reason { padding: 0 .6rem .4rem; color: var(--warn); font-size: .8rem; min-height: 1.1rem; }
