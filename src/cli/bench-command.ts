@@ -6,6 +6,7 @@ import { benchDelivery, formatDeliveryBench } from '../bench/delivery-bench.js';
 import { benchFilePipeline, formatBench, type BenchCase } from '../bench/file-pipeline-bench.js';
 import { benchInt8Resnet50, formatInt8Bench } from '../bench/int8-bench.js';
 import { benchLiveOverload, formatLiveOverload } from '../bench/live-overload-bench.js';
+import { benchLivePage, formatLivePageBench } from '../bench/live-page-bench.js';
 import { benchTracking, formatTrackingBench } from '../bench/tracking-bench.js';
 import { benchTrackingPipeline, formatTrackingPipelineBench } from '../bench/tracking-pipeline-bench.js';
 import type { RunSummary } from '../metrics/run-stats.js';
@@ -70,6 +71,14 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
         process.stdout.write(`${formatClipsBench(await benchClips({ clip, maxFrames: flags.maxFrames ?? 300 }))}\n`);
       } catch (err) {
         process.stdout.write(`### event clips: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
+      }
+    }
+    if (flags.only === undefined || flags.only === 'page') {
+      process.stderr.write('bench: live page viewers …\n');
+      try {
+        process.stdout.write(`${formatLivePageBench(await benchLivePage({ clip, maxFrames: flags.maxFrames ?? 300 }))}\n`);
+      } catch (err) {
+        process.stdout.write(`### live page: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
       }
     }
     if (flags.only === undefined || flags.only === 'delivery') {

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Mat } from '../cv.js';
@@ -48,6 +48,8 @@ export interface ClipRecorderOptions {
   segmentSeconds?: number;
   /** Wall clock (epoch ms), for live clips' deadlines. Default Date.now. */
   nowMs?: () => number;
+  /** A recording's ffmpeg that takes no frame or does not finish for this long is killed. Default 10 s. */
+  stuckMs?: number;
 }
 
 interface PendingClip {
@@ -74,8 +76,22 @@ interface SourceClips {
   /** Waiting for their post-roll, oldest first. */
   pending: PendingClip[];
   bufferDir: string;
+  /** The chain of writes to the encoder (never rejects), and how many are on it. */
+  writing: Promise<void>;
+  queued: number;
+  /** Recordings finishing in the background (rotated on a gap or a deadline). */
+  finishing: Set<Promise<void>>;
+  /** Live frames left out of the recording because its encoder was still busy. */
+  skipped: number;
+  segmentsOfRecording: number;
 }
 
+/** Live frames waiting for the encoder at most; beyond, a frame is left out of the recording. */
+const MAX_QUEUED_LIVE_WRITES = 2;
+/** A recording that has listed this many segments works: its source's failure count starts again. */
+const SEGMENTS_THAT_PROVE_AN_ENCODER = 3;
+/** A gap between a source's frames longer than this ends its recording (a new one starts with the next frame). */
+const MAX_FILL_MS = 2000;
 /** An encoder that fails this many times in a row (no ffmpeg, no disk) stops the source's clips. */
 const MAX_FAILURES_IN_A_ROW = 3;
 /** Clips waiting for their post-roll, per source, at most; an event beyond it gets no clip (logged). */
@@ -134,6 +150,11 @@ export class ClipRecorder {
         sizeWh: null,
         segments: [],
         pending: [],
+        writing: Promise.resolve(),
+        queued: 0,
+        finishing: new Set(),
+        skipped: 0,
+        segmentsOfRecording: 0,
         bufferDir: join(this.#bufferRoot, options.runId, sourceFileName(source.id)),
       });
     }
@@ -153,7 +174,9 @@ export class ClipRecorder {
     const clips = this.#sources.get(event.source);
     if (clips === undefined || !this.wants(event)) return null;
     const { preSeconds, postSeconds, maxSeconds } = this.#options.settings;
-    const momentMs = 'sinceMs' in event ? Math.min(event.sinceMs, event.timestampMs) : event.timestampMs;
+    // Zone entries and exits and line crossings happened at sinceMs (the hysteresis confirmed them later); a dwell's
+    // sinceMs is the start of the stay, which can be minutes back: its moment is the frame that decided it.
+    const momentMs = 'sinceMs' in event && event.type !== 'zone.dwell' ? Math.min(event.sinceMs, event.timestampMs) : event.timestampMs;
     const fromMs = momentMs - preSeconds * 1000;
     const toMs = event.timestampMs + postSeconds * 1000;
     const last = clips.pending.at(-1);
@@ -180,19 +203,61 @@ export class ClipRecorder {
     return path;
   }
 
-  /** Records a frame of a source (annotated; the clip's size is that of its first frame). Never throws. */
+  /**
+   * Records a frame of a source (annotated; the clip's size is that of its first frame). Never throws. A file's
+   * frames are all recorded (the pipeline waits for the encoder, as for the MP4). A live source's pipeline never
+   * waits: while its encoder is still taking the previous frame the new one is left out of the recording (the
+   * previous frame fills its time), so a slow or hung encoder costs that camera's clips, not its inference.
+   */
   async write(sourceId: string, mat: Mat, timeMs: number): Promise<void> {
     const clips = this.#sources.get(sourceId);
     if (clips === undefined || clips.disabled || clips.ended) return;
+    if (clips.source.kind === 'live' && (clips.queued >= MAX_QUEUED_LIVE_WRITES || clips.recording?.backlogged === true)) {
+      clips.skipped += 1;
+      return;
+    }
+    let data: Buffer;
     try {
       clips.sizeWh ??= [mat.cols, mat.rows];
       const [w, h] = clips.sizeWh;
-      const data = mat.cols === w && mat.rows === h ? mat.getData() : await resizedData(mat, w, h);
-      clips.recording ??= this.#startRecording(clips);
-      await clips.recording.write(data, timeMs);
+      data = mat.cols === w && mat.rows === h ? mat.getData() : await resizedData(mat, w, h);
     } catch (err) {
-      await this.#recordingFailed(clips, err);
+      this.#options.log.warn({ source: sourceId, err: firstLine(err) }, 'a frame could not be copied for the clip recording');
+      return;
     }
+    // Writes run one after another (a frame's repeats must not interleave with the next frame's).
+    clips.queued += 1;
+    const writing = clips.writing.then(async () => {
+      try {
+        // A gap (a reconnect, a stall past the repeat limit) ends the recording: a segment never spans one.
+        const lastMs = clips.recording?.lastMs ?? null;
+        if (clips.recording !== null && lastMs !== null && timeMs - lastMs > MAX_FILL_MS) void this.#rotate(clips);
+        if (clips.disabled || (clips.ended && clips.recording === null)) return;
+        const recording = (clips.recording ??= this.#startRecording(clips));
+        await recording.write(data, timeMs).catch((err: unknown) => (clips.recording === recording ? this.#recordingFailed(clips, err) : undefined));
+      } finally {
+        clips.queued -= 1;
+      }
+    });
+    clips.writing = writing;
+    if (clips.source.kind === 'file') await writing;
+  }
+
+  /** Resolves once the frames given to write() so far have gone to the encoder (tests; a live write() does not wait). */
+  async settled(sourceId: string): Promise<void> {
+    await this.#sources.get(sourceId)?.writing;
+  }
+
+  /** Finishes the source's recording in the background (its last segment is listed) so that the next frame starts a new one. */
+  #rotate(clips: SourceClips): Promise<void> {
+    const recording = clips.recording;
+    clips.recording = null;
+    if (recording === null) return Promise.resolve();
+    const finished = recording.finish().catch((err: unknown) => {
+      this.#options.log.warn({ source: clips.source.id, err: firstLine(err) }, 'clip recording did not finish cleanly; clips use what it wrote');
+    });
+    clips.finishing.add(finished);
+    return finished.finally(() => clips.finishing.delete(finished));
   }
 
   /** The source will send no more frames: its recording is finished and its waiting clips are cut. */
@@ -200,15 +265,10 @@ export class ClipRecorder {
     const clips = this.#sources.get(sourceId);
     if (clips === undefined || clips.ended) return;
     clips.ended = true;
-    const recording = clips.recording;
-    clips.recording = null;
-    if (recording !== null) {
-      try {
-        await recording.finish();
-      } catch (err) {
-        this.#options.log.warn({ source: sourceId, err: firstLine(err) }, 'clip recording did not finish cleanly; clips use what it wrote');
-      }
-    }
+    // Ending the input first: a frame stuck in a hung encoder's pipe ends with it (killed after its bound).
+    await this.#rotate(clips);
+    await clips.writing;
+    await Promise.all(clips.finishing);
     for (const clip of clips.pending.splice(0)) this.#cut(clips, clip);
     await this.#cuts;
   }
@@ -224,6 +284,7 @@ export class ClipRecorder {
 
   #startRecording(clips: SourceClips): RollingRecording {
     mkdirSync(clips.bufferDir, { recursive: true });
+    clips.segmentsOfRecording = 0;
     const [w, h] = clips.sizeWh ?? [0, 0];
     const { crf, preset } = this.#options.settings;
     clips.recordings += 1;
@@ -237,6 +298,7 @@ export class ClipRecorder {
       crf,
       preset,
       onSegment: (segment) => this.#segmentDone(clips, segment),
+      ...(this.#options.stuckMs === undefined ? {} : { stuckMs: this.#options.stuckMs }),
     });
   }
 
@@ -245,20 +307,25 @@ export class ClipRecorder {
     clips.recording = null;
     await recording?.abort();
     clips.failuresInARow += 1;
+    clips.segmentsOfRecording = 0;
     const id = clips.source.id;
     if (clips.failuresInARow >= MAX_FAILURES_IN_A_ROW) {
       clips.disabled = true;
-      this.#options.log.error({ source: id, err: firstLine(err) }, `clip recording failed ${MAX_FAILURES_IN_A_ROW} times in a row: no more clips for this source in this run`);
+      this.#options.log.error({ source: id, err: firstLine(err), detail: detailOf(err) }, `clip recording failed ${MAX_FAILURES_IN_A_ROW} times in a row: no more clips for this source in this run`);
       for (const clip of clips.pending.splice(0)) this.#cut(clips, clip);
     } else {
-      this.#options.log.warn({ source: id, err: firstLine(err) }, 'clip recording failed; it restarts with the next frame');
+      this.#options.log.warn({ source: id, err: firstLine(err), detail: detailOf(err) }, 'clip recording failed; it restarts with the next frame');
     }
   }
 
   #segmentDone(clips: SourceClips, segment: RecordedSegment): void {
-    // A segment written is what proves an encoder works (a write only proves the pipe took the bytes).
-    clips.failuresInARow = 0;
-    clips.segments.push(segment);
+    // Segments written are what prove an encoder works (a write only proves the pipe took the bytes; a filling
+    // disk still takes a segment or two).
+    clips.segmentsOfRecording += 1;
+    if (clips.segmentsOfRecording >= SEGMENTS_THAT_PROVE_AN_ENCODER) clips.failuresInARow = 0;
+    // Kept in time order (a rotated recording may list its last segment after its successor's first).
+    const at = clips.segments.findIndex((s) => s.firstMs > segment.firstMs);
+    clips.segments.splice(at === -1 ? clips.segments.length : at, 0, segment);
     // A clip is due once the recording has passed its end.
     while (clips.pending[0] !== undefined && clips.pending[0].toMs <= segment.lastMs) {
       const clip = clips.pending.shift();
@@ -296,10 +363,13 @@ export class ClipRecorder {
       });
   }
 
-  async #join(clip: PendingClip, segments: readonly RecordedSegment[]): Promise<{ fromMs: number; toMs: number; sizeBytes: number } | { failed: string }> {
-    const first = segments[0];
-    const last = segments.at(-1);
+  async #join(clip: PendingClip, segments: RecordedSegment[]): Promise<{ fromMs: number; toMs: number; sizeBytes: number } | { failed: string }> {
+    // A segment deleted meanwhile (a cleaner, a removed folder) is left out rather than failing the clip.
+    const present = segments.filter((s) => existsSync(s.path));
+    const first = present[0];
+    const last = present.at(-1);
     if (first === undefined || last === undefined) return { failed: 'no video was recorded for the clip\'s time' };
+    segments = present;
     mkdirSync(dirname(clip.path), { recursive: true });
     // Cuts run one at a time: one list file serves them all.
     const list = join(this.#bufferRoot, this.#options.runId, 'concat.txt');
@@ -333,6 +403,9 @@ export class ClipRecorder {
       this.counts.written += 1;
     }
     for (const event of clip.events) {
+      // A clip that does not show the frame its event was decided on (the recording broke off before it) is no clip of it.
+      const shows = 'failed' in done || (done.fromMs <= event.timestampMs + this.#slack(clip) && done.toMs >= event.timestampMs - this.#slack(clip));
+      const result = shows ? done : { failed: `the recording broke off: the clip (${done.fromMs}–${done.toMs} ms) does not show the event's frame (${event.timestampMs} ms)` };
       const base = {
         schemaVersion: event.schemaVersion,
         source: event.source,
@@ -345,8 +418,14 @@ export class ClipRecorder {
         forEventType: event.type as ClipTriggerType,
         clip: clip.path,
       };
-      this.#options.onClip('failed' in done ? { ...base, type: 'clip.failed', reason: done.failed } : { ...base, type: 'clip.ready', ...done });
+      this.#options.onClip('failed' in result ? { ...base, type: 'clip.failed', reason: result.failed } : { ...base, type: 'clip.ready', ...result });
     }
+  }
+
+  /** One recorded frame's time at the source's recording rate: the precision of a clip's bounds. */
+  #slack(clip: PendingClip): number {
+    const fps = this.#sources.get(clip.sourceId)?.fps ?? 10;
+    return 1000 / fps;
   }
 
   #deadline(clips: SourceClips): number | null {
@@ -360,10 +439,13 @@ export class ClipRecorder {
     this.#deadlineTimer = setInterval(() => {
       const now = this.#nowMs();
       for (const clips of this.#sources.values()) {
-        while (clips.pending[0]?.deadlineAtMs != null && clips.pending[0].deadlineAtMs <= now) {
-          const clip = clips.pending.shift();
-          if (clip !== undefined) this.#cut(clips, clip);
-        }
+        const due: PendingClip[] = [];
+        while (clips.pending[0]?.deadlineAtMs != null && clips.pending[0].deadlineAtMs <= now) due.push(clips.pending.shift() as PendingClip);
+        if (due.length === 0) continue;
+        // The open segment holds the last second before the stall: the recording is finished so that it is listed.
+        void this.#rotate(clips).then(() => {
+          for (const clip of due) this.#cut(clips, clip);
+        });
       }
     }, 1000).unref();
   }
@@ -381,6 +463,12 @@ async function resizedData(mat: Mat, w: number, h: number): Promise<Buffer> {
   } finally {
     resized.release();
   }
+}
+
+/** ffmpeg's last words, from a VisionpipeError's hint (the first line of its message says only how it ended). */
+function detailOf(err: unknown): string | undefined {
+  const hint = (err as { hint?: unknown }).hint;
+  return typeof hint === 'string' ? hint.split('\n').slice(-2).join(' ').trim() : undefined;
 }
 
 function firstLine(err: unknown): string {

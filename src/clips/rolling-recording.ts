@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
 import { basename, join } from 'node:path';
-import { RawVideoEncoder } from '../process/raw-video-encoder.js';
+import { EVEN_SIZE, RawVideoEncoder } from '../process/raw-video-encoder.js';
 
 /** One finished piece of a rolling recording: an MPEG-TS file that starts on a keyframe. */
 export interface RecordedSegment {
@@ -25,20 +25,26 @@ export interface RollingRecordingOptions {
   preset: string;
   /** Called for each segment once ffmpeg has closed it, in order. */
   onSegment(segment: RecordedSegment): void;
+  /** An ffmpeg that takes no frame, or does not finish, for this long is killed. Default 10 s. */
+  stuckMs?: number;
 }
 
+const STUCK_MS = 10_000;
+
 /** ffmpeg's arguments for a rolling recording: raw BGR on stdin, segments into `dir`, their list on stdout. */
-export function rollingRecordingArgs(options: Omit<RollingRecordingOptions, 'ffmpegPath' | 'onSegment'>): string[] {
+export function rollingRecordingArgs(options: Omit<RollingRecordingOptions, 'ffmpegPath' | 'onSegment' | 'stuckMs'>): string[] {
   const [w, h] = options.sizeWh;
   const s = options.segmentSeconds;
   return [
     ...['-hide_banner', '-nostats', '-loglevel', 'warning'],
     ...['-f', 'rawvideo', '-pix_fmt', 'bgr24', '-video_size', `${w}x${h}`, '-framerate', String(options.fps), '-i', 'pipe:0'],
-    ...['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-preset', options.preset, '-crf', String(options.crf)],
+    // x264's 4:2:0 needs even sizes: an odd width or height gets one black column or row.
+    ...['-vf', EVEN_SIZE, '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-preset', options.preset, '-crf', String(options.crf)],
     // A keyframe at every segment boundary: a clip is a run of whole segments, copied.
     ...['-force_key_frames', `expr:gte(t,n_forced*${s})`],
     ...['-f', 'segment', '-segment_time', String(s), '-segment_format', 'mpegts', '-reset_timestamps', '1'],
-    ...['-segment_list', 'pipe:1', '-segment_list_type', 'csv', '-y', join(options.dir, `${options.name}-%06d.ts`)],
+    // The segment muxer's file name is a printf template: a % in the folder's name is escaped.
+    ...['-segment_list', 'pipe:1', '-segment_list_type', 'csv', '-y', join(options.dir.replaceAll('%', '%%'), `${options.name}-%06d.ts`)],
   ];
 }
 
@@ -73,7 +79,16 @@ export class RollingRecording {
     this.#slotMs = 1000 / options.fps;
     const [w, h] = options.sizeWh;
     const args = rollingRecordingArgs(options);
-    this.#encoder = new RawVideoEncoder({ ffmpegPath: options.ffmpegPath, args, frameBytes: w * h * 3, doing: `recording clip segments in ${options.dir}`, readStdout: true });
+    this.#encoder = new RawVideoEncoder({
+      ffmpegPath: options.ffmpegPath,
+      args,
+      frameBytes: w * h * 3,
+      doing: `recording clip segments in ${options.dir}`,
+      readStdout: true,
+      // A clip recorder is auxiliary: a hung one is given up sooner than an output's encoder.
+      stuckWriteMs: options.stuckMs ?? STUCK_MS,
+      stuckFinishMs: options.stuckMs ?? STUCK_MS,
+    });
     const lines = createInterface({ input: this.#encoder.stdout ?? process.stdin, crlfDelay: Infinity });
     lines.on('line', (line) => this.#segmentListed(line));
     this.#listed = new Promise((resolve) => lines.once('close', resolve));
@@ -82,6 +97,11 @@ export class RollingRecording {
   /** Why its ffmpeg failed, once it has. */
   get failure(): Error | undefined {
     return this.#encoder.failure;
+  }
+
+  /** Its ffmpeg is behind (a write now would wait for it). */
+  get backlogged(): boolean {
+    return this.#encoder.backlogged;
   }
 
   /** Time of the newest frame recorded (null before the first). */

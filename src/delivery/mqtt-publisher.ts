@@ -44,6 +44,8 @@ export class MqttPublisher {
   readonly #client: MqttClient;
   readonly #runner = new CoalescedRunner(() => this.#pump());
   #closed = false;
+  /** The last clips whose bytes went out (a shared clip is announced once per event, sent once). */
+  readonly #clipsSent: string[] = [];
   delivered = 0;
   failed = 0;
   /** Called per delivered event with appended → acknowledged time (for the delivery latency metric). */
@@ -132,11 +134,14 @@ export class MqttPublisher {
         const jpeg = await readFile(event['snapshot']).catch(() => null);
         if (jpeg !== null) await this.#client.publishAsync(`${this.#options.prefix}/${source}/snapshot`, jpeg, { qos: 1, retain: true });
       }
-      if (this.#options.clips === true && type === 'clip.ready' && typeof event['clip'] === 'string') {
+      // Events close in time share a clip, each with its clip.ready: the file is sent once.
+      if (this.#options.clips === true && type === 'clip.ready' && typeof event['clip'] === 'string' && !this.#clipsSent.includes(event['clip'])) {
         // The clip's bytes, after the event that says it is ready; a clip deleted since (the clip bound) or too big
         // for one message is skipped: the event, already delivered, still names the file.
         const mp4 = await readClip(event['clip']);
         if (mp4 !== null) await this.#client.publishAsync(`${this.#options.prefix}/${source}/clip`, mp4, { qos: 1, retain: false });
+        this.#clipsSent.push(event['clip']);
+        if (this.#clipsSent.length > 16) this.#clipsSent.shift();
       }
       return true;
     } catch (err) {

@@ -20,6 +20,9 @@ export interface RawVideoEncoderOptions {
   stuckFinishMs?: number;
 }
 
+/** An ffmpeg filter that pads an odd width or height to the next even number (x264's 4:2:0 needs even sizes). */
+export const EVEN_SIZE = 'pad=ceil(iw/2)*2:ceil(ih/2)*2';
+
 /** Raw frames let wait in the pipe to ffmpeg before `write` waits: the encoder works while the pipeline goes on. */
 const SLACK_FRAMES = 2;
 
@@ -86,6 +89,11 @@ export class RawVideoEncoder {
   /** Resolves once ffmpeg has exited (never rejects). */
   get exited(): Promise<void> {
     return this.#exited;
+  }
+
+  /** ffmpeg is behind: more than two frames wait in its pipe (a write now would wait for it). */
+  get backlogged(): boolean {
+    return this.#stdin.writableLength > SLACK_FRAMES * this.#options.frameBytes;
   }
 
   /** Queues one raw frame; waits while ffmpeg is behind. Throws ffmpeg's failure. */

@@ -1,7 +1,7 @@
 import { existsSync, renameSync } from 'node:fs';
 import { VisionpipeError } from '../errors.js';
 import type { AnnotatedFrame } from '../pipeline/frame.js';
-import { RawVideoEncoder } from '../process/raw-video-encoder.js';
+import { EVEN_SIZE, RawVideoEncoder } from '../process/raw-video-encoder.js';
 import { partialPathOf } from './output-path.js';
 import type { Sink } from './sink.js';
 
@@ -35,7 +35,7 @@ export class VideoFileSink implements Sink {
     const args = [
       ...['-hide_banner', '-nostats', '-loglevel', 'warning'],
       ...['-f', 'rawvideo', '-pix_fmt', 'bgr24', '-video_size', `${w}x${h}`, '-framerate', String(options.fps), '-i', 'pipe:0'],
-      ...['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-preset', options.preset, '-crf', String(options.crf)],
+      ...['-vf', EVEN_SIZE, '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-preset', options.preset, '-crf', String(options.crf)],
       ...['-movflags', '+faststart', '-f', 'mp4', '-y', this.partial],
     ];
     this.encoder = new RawVideoEncoder({

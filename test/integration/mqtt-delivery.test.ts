@@ -96,11 +96,12 @@ describe.skipIf(!HAS_MOSQUITTO)(`MQTT delivery from the outbox to a real mosquit
     try {
       outbox.append({ ...event(1), clip: mp4 }); // the event announcing it: no bytes yet
       outbox.append({ ...event(2), type: 'clip.ready', clip: mp4, forEventId: 'run-1' });
+      outbox.append({ ...event(4), type: 'clip.ready', clip: mp4, forEventId: 'run-9' }); // a second event sharing the clip: bytes not sent again
       outbox.append({ ...event(3), type: 'clip.ready', clip: join(dir, 'deleted-since.mp4'), forEventId: 'run-0' });
       publisher.notify();
       await until(() => outbox.depth('mqtt') === 0 && sub.got.some((m) => m.topic === 'vp/rtsp_u_cam_1/clip'));
       const topics = sub.got.filter((m) => m.topic !== 'vp/status').map((m) => m.topic);
-      expect(topics).toEqual(['vp/rtsp_u_cam_1/line.cross', 'vp/rtsp_u_cam_1/clip.ready', 'vp/rtsp_u_cam_1/clip', 'vp/rtsp_u_cam_1/clip.ready']);
+      expect(topics).toEqual(['vp/rtsp_u_cam_1/line.cross', 'vp/rtsp_u_cam_1/clip.ready', 'vp/rtsp_u_cam_1/clip', 'vp/rtsp_u_cam_1/clip.ready', 'vp/rtsp_u_cam_1/clip.ready']);
       const clip = sub.got.find((m) => m.topic === 'vp/rtsp_u_cam_1/clip');
       expect(clip?.retain).toBe(false);
       expect([...(clip?.raw ?? [])]).toEqual([...bytes]);
