@@ -37,6 +37,8 @@ export interface SourceView {
   drops: Record<DropReason, number>;
   sizeWh: [number, number] | null;
   viewers: number;
+  /** What the page has cost this source so far: JPEGs encoded, time copying frames (main thread) and encoding (libuv's pool). */
+  page: { jpegs: number; copyMs: number; encodeMs: number };
 }
 
 /** An event as the page and the API keep it: the event and its place in the run's event sequence. */
@@ -68,13 +70,20 @@ interface SourceLive {
   sizeWh: [number, number] | null;
   viewers: Set<Viewer>;
   /** One-shot waiters for the next JPEG (GET latest.jpg). */
-  waiters: ((jpeg: Buffer | null) => void)[];
+  waiters: (() => void)[];
   latest: { jpeg: Buffer; frameIndex: number } | null;
+  /** A page that polls latest.jpg keeps the source's frames encoded until then (its next request comes soon). */
+  wantedUntilMs: number;
   lastEncodeAtMs: number;
   encoding: boolean;
+  jpegs: number;
+  copyMs: number;
+  encodeMs: number;
 }
 
 export const MJPEG_BOUNDARY = 'visionpipe-frame';
+/** How long after a latest.jpg request a source's frames are still encoded (the page's next request comes sooner). */
+const POLL_KEEPS_ENCODING_MS = 2000;
 
 /**
  * What the live page shows, fed like a sink: every annotated frame passes through `write` (which never waits and
@@ -117,8 +126,12 @@ export class LiveView implements Sink {
         viewers: new Set(),
         waiters: [],
         latest: null,
+        wantedUntilMs: -Infinity,
         lastEncodeAtMs: -Infinity,
         encoding: false,
+        jpegs: 0,
+        copyMs: 0,
+        encodeMs: 0,
       };
       this.#sources.set(source.info.id, live);
       this.#byName.set(live.name, live);
@@ -142,6 +155,7 @@ export class LiveView implements Sink {
       drops: { ...s.source.drops },
       sizeWh: s.sizeWh,
       viewers: s.viewers.size,
+      page: { jpegs: s.jpegs, copyMs: Math.round(s.copyMs * 10) / 10, encodeMs: Math.round(s.encodeMs * 10) / 10 },
     }));
   }
 
@@ -199,22 +213,29 @@ export class LiveView implements Sink {
     );
   }
 
-  /** The next JPEG of a source (or, if none comes within `timeoutMs`, the newest one there is; null if none). */
-  async latestJpeg(name: string, timeoutMs = 2000): Promise<Buffer | null> {
+  /**
+   * A JPEG of a source newer than frame `afterFrameIndex` (default: the next one encoded), waiting for it up to
+   * `timeoutMs`; then the newest there is, or null if none. The page polls this, one request per tile at a time:
+   * a browser that is slow asks less often (its own backpressure), and only HTTP requests that end are used, so a
+   * page with nine tiles does not run out of the six connections a browser opens to one server.
+   */
+  async latestJpeg(name: string, timeoutMs = 2000, afterFrameIndex?: number): Promise<{ jpeg: Buffer; frameIndex: number } | null> {
     const s = this.#byName.get(name);
     if (s === undefined) return null;
-    if (s.state !== 'live' || this.#closed) return s.latest?.jpeg ?? null;
-    return new Promise<Buffer | null>((resolve) => {
+    s.wantedUntilMs = this.#nowMs() + POLL_KEEPS_ENCODING_MS;
+    if (afterFrameIndex !== undefined && s.latest !== null && s.latest.frameIndex > afterFrameIndex) return s.latest;
+    if (s.state !== 'live' || this.#closed) return s.latest;
+    return new Promise<{ jpeg: Buffer; frameIndex: number } | null>((resolve) => {
       let done = false;
-      const finish = (jpeg: Buffer | null) => {
+      const finish = () => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        resolve(jpeg ?? s.latest?.jpeg ?? null);
+        resolve(s.latest);
       };
       const timer = setTimeout(() => {
         s.waiters = s.waiters.filter((w) => w !== finish);
-        finish(null);
+        finish();
       }, timeoutMs);
       s.waiters.push(finish);
     });
@@ -231,14 +252,21 @@ export class LiveView implements Sink {
     s.latencyMs = prediction.latencyMs;
     s.sizeWh = [frame.mat.cols, frame.mat.rows];
     if (s.source.info.kind === 'file') s.state = 'live';
-    const wanted = s.viewers.size > 0 || s.waiters.length > 0;
+    const wanted = s.viewers.size > 0 || s.waiters.length > 0 || now < s.wantedUntilMs;
     if (wanted && !s.encoding && now - s.lastEncodeAtMs >= 1000 / this.#options.maxFps) {
       s.encoding = true;
       s.lastEncodeAtMs = now;
+      const copyStartMs = performance.now();
       const copy = frame.mat.copy();
+      const encodeStartMs = performance.now();
+      s.copyMs += encodeStartMs - copyStartMs;
       const index = frame.index;
       cv.imencodeAsync('.jpg', copy, [cv.IMWRITE_JPEG_QUALITY, this.#options.quality])
-        .then((jpeg) => this.#encoded(s, jpeg, index))
+        .then((jpeg) => {
+          s.encodeMs += performance.now() - encodeStartMs;
+          s.jpegs += 1;
+          this.#encoded(s, jpeg, index);
+        })
         .catch(() => undefined) // a failed encode costs that frame of the page, nothing else
         .finally(() => {
           copy.release();
@@ -286,7 +314,7 @@ export class LiveView implements Sink {
     this.#closed = true;
     for (const s of this.#sources.values()) {
       if (s.source.info.kind === 'file' || s.state === 'live') s.state = 'stopped';
-      for (const waiter of s.waiters.splice(0)) waiter(null);
+      for (const waiter of s.waiters.splice(0)) waiter();
       for (const viewer of s.viewers) viewer.res.end();
       s.viewers.clear();
     }
@@ -294,7 +322,7 @@ export class LiveView implements Sink {
 
   #encoded(s: SourceLive, jpeg: Buffer, frameIndex: number): void {
     s.latest = { jpeg, frameIndex };
-    for (const waiter of s.waiters.splice(0)) waiter(jpeg);
+    for (const waiter of s.waiters.splice(0)) waiter();
     for (const viewer of s.viewers) this.#offer(viewer, jpeg);
   }
 

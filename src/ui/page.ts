@@ -1,6 +1,6 @@
 /**
  * The live page: plain HTML, CSS and JavaScript served by the process (no build step, no framework). One tile per
- * source with its annotated video (MJPEG in an <img>), its state and numbers (polled from /api/sources every
+ * source with its annotated video (JPEGs polled one after another into an <img>), its state and numbers (polled from /api/sources every
  * second), and a list of recent events (Server-Sent Events from /api/events/stream) with their snapshots and clips.
  * Everything shown from events is set as text, never as HTML.
  */
@@ -30,8 +30,12 @@ export const PAGE_HTML = `<!doctype html>
   .badge.stalled, .badge.backoff, .badge.connecting { background: var(--warn); color: #1d1402; }
   .badge.failed { background: var(--bad); }
   .video { position: relative; background: #000; aspect-ratio: 4 / 3; }
+  /* Rows of tiles fit the window (a laptop screen): the picture letterboxes inside its box. */
   #tiles.n1 .video { max-height: calc(100vh - 10rem); }
+  #tiles.n2 .video, #tiles.n3 .video, #tiles.n4 .video, #tiles.n5 .video, #tiles.n6 .video { max-height: calc(50vh - 7rem); }
+  #tiles.n7 .video, #tiles.n8 .video, #tiles.n9 .video { max-height: calc(33vh - 6rem); }
   .video img { width: 100%; height: 100%; object-fit: contain; display: block; }
+  .video img:not([src]) { visibility: hidden; } /* before its first frame */
   .tile:not([data-state="live"]) .video img { opacity: .45; } /* the last picture, not a live one */
   .stats { display: flex; flex-wrap: wrap; gap: .2rem .9rem; padding: .4rem .6rem; color: var(--dim); font-size: .8rem; font-variant-numeric: tabular-nums; }
   .stats b { color: var(--text); font-weight: 500; }
@@ -76,10 +80,8 @@ export const PAGE_HTML = `<!doctype html>
     const video = el('div', 'video');
     const img = el('img');
     img.alt = 'live video of ' + s.id;
-    img.src = '/api/sources/' + encodeURIComponent(s.name) + '/stream.mjpg';
-    // A stream that ends (the source stopped, the server restarted) is reopened after a pause.
-    img.addEventListener('error', () => setTimeout(() => { img.src = '/api/sources/' + encodeURIComponent(s.name) + '/stream.mjpg?r=' + Date.now(); }, 2000));
     video.append(img);
+    pump(s.name, img);
     const stats = el('div', 'stats');
     const reason = el('div', 'reason');
     root.append(head, video, stats, reason);
@@ -87,6 +89,28 @@ export const PAGE_HTML = `<!doctype html>
     t = { root, badge, stats, reason };
     tiles.set(s.name, t);
     return t;
+  }
+
+  // Each tile asks for the next frame when it has shown the last one: a slow browser asks less often, and requests
+  // that end (unlike an MJPEG stream each) leave connections for nine tiles within the browser's six per server.
+  async function pump(name, img) {
+    let after = -1;
+    let shown = null;
+    for (;;) {
+      try {
+        const r = await fetch('/api/sources/' + encodeURIComponent(name) + '/latest.jpg?waitMs=1000&after=' + after, { cache: 'no-store' });
+        if (!r.ok) throw new Error('HTTP ' + r.status);
+        const index = Number(r.headers.get('x-frame-index'));
+        const url = URL.createObjectURL(await r.blob());
+        await new Promise((resolve) => { img.onload = img.onerror = resolve; img.src = url; });
+        if (shown) URL.revokeObjectURL(shown);
+        shown = url;
+        if (index === after) await new Promise((resolve) => setTimeout(resolve, 1000)); // nothing newer: the source is not live
+        after = index;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
   }
 
   function stat(label, value) { const span = el('span', '', label + ' '); span.append(el('b', '', value)); return span; }

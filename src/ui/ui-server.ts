@@ -139,9 +139,14 @@ function routes(app: FastifyInstance, view: LiveView, options: UiServerOptions):
   app.get('/api/sources/:name/latest.jpg', async (req, reply) => {
     const { name } = req.params as { name: string };
     if (!view.hasSource(name)) return reply.code(404).send({ error: `no source ${name}` });
-    const jpeg = await view.latestJpeg(name);
-    if (jpeg === null) return reply.code(503).send({ error: `no frame of ${name} yet` });
-    return reply.type('image/jpeg').header('cache-control', 'no-store').send(jpeg);
+    const query = req.query as Record<string, unknown>;
+    const after = Number(query['after']);
+    // How long to wait for a newer frame: ?waitMs= (0–5000, default 2000); the page asks for 1 s, so nine tiles share
+    // the browser's six connections without one holding a slot for long.
+    const waitMs = Math.min(5000, Math.max(0, Number(query['waitMs'] ?? 2000) || 0));
+    const latest = await view.latestJpeg(name, waitMs, Number.isInteger(after) ? after : undefined);
+    if (latest === null) return reply.code(503).send({ error: `no frame of ${name} yet` });
+    return reply.type('image/jpeg').header('cache-control', 'no-store').header('x-frame-index', latest.frameIndex).send(latest.jpeg);
   });
   app.get('/api/events/:id/:file', async (req, reply) => {
     const { id, file } = req.params as { id: string; file: string };

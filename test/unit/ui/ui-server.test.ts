@@ -139,7 +139,7 @@ describe('the live page server (real fastify on 127.0.0.1)', () => {
       expect(stalledStats?.sent).toBeLessThan(frames);
       expect((stalledStats?.sent ?? 0) + (stalledStats?.skipped ?? 0)).toBeGreaterThanOrEqual(frames - 1);
       expect(readingStats).toMatchObject({ sent: frames, skipped: 0 });
-      const jpegBytes = (await view.latestJpeg('rtsp_u_cam_1', 0))?.length ?? 0;
+      const jpegBytes = (await view.latestJpeg('rtsp_u_cam_1', 0))?.jpeg.length ?? 0;
       expect(jpegBytes).toBeGreaterThan(50_000);
       expect(biggest).toBeLessThanOrEqual(3 * jpegBytes);
       await vi.waitFor(() => expect(parts).toBe(frames), { timeout: 10_000, interval: 20 });
@@ -160,6 +160,22 @@ describe('the live page server (real fastify on 127.0.0.1)', () => {
       f.frame.mat.release();
       const sources = JSON.parse((await get(`${base}/api/sources`)).body.toString()) as { sources: Record<string, unknown>[] };
       expect(sources.sources).toEqual([expect.objectContaining({ id, name: 'rtsp_u_cam_1', kind: 'live', state: 'live', frames: 1, lastFrameIndex: 7, latencyMs: 12 })]);
+      // latest.jpg: the next frame encoded (a request keeps encoding on for the page's next one); ?after=N answers at
+      // once with a newer frame when there is one, and says which it is.
+      const next = get(`${base}/api/sources/rtsp_u_cam_1/latest.jpg`);
+      await vi.waitFor(async () => {
+        const f2 = frame(id, 8);
+        await view.write(f2);
+        f2.frame.mat.release();
+        expect(view.sources()[0]?.page.jpegs).toBeGreaterThan(0);
+      }, { timeout: 10_000, interval: 50 });
+      const first = await next;
+      expect(first.status).toBe(200);
+      expect(first.headers.get('content-type')).toBe('image/jpeg');
+      const shown = Number(first.headers.get('x-frame-index'));
+      expect(shown).toBe(8);
+      const again = await get(`${base}/api/sources/rtsp_u_cam_1/latest.jpg?after=${shown - 1}`);
+      expect(again.headers.get('x-frame-index')).toBe(String(shown));
       view.writeEvent({ id: 'e2', type: 'zone.enter', source: id });
       const since1 = JSON.parse((await get(`${base}/api/events?since=1`)).body.toString()) as { events: { seq: number }[] };
       expect(since1.events.map((e) => e.seq)).toEqual([2]);
