@@ -81,7 +81,7 @@ async function watch(uiUrl: string): Promise<{ stop(): void }> {
   const stream = `${uiUrl}api/sources/${sources.sources[0]?.name ?? ''}/stream.mjpg`;
   const readers: ChildProcess[] = [0, 1].map(() => spawn('curl', ['-s', '-N', '-o', '/dev/null', stream], { stdio: 'ignore' }));
   const { hostname, port, pathname } = new URL(stream);
-  const stalled: Socket = connect(Number(port), hostname, () => stalled.write(`GET ${pathname} HTTP/1.1\r\nHost: x\r\n\r\n`));
+  const stalled: Socket = connect(Number(port), hostname, () => stalled.write(`GET ${pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
   stalled.pause();
   stalled.on('error', () => undefined);
   return {

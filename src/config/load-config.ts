@@ -74,8 +74,8 @@ function describeIssue(original: z.core.$ZodIssue, raw: unknown): string {
   }
   const received = valueAt(raw, issue.path);
   // Never echo a secret: passwords and signing keys are hidden, URLs lose their user:password@.
-  const secret = issue.path.some((k) => /password|secret/i.test(String(k)));
-  const got = received === undefined ? 'nothing' : secret ? '(hidden)' : redactUri(JSON.stringify(received)).replace(/"(password|secret)":"[^"]*"/gi, '"$1":"***"');
+  const secret = issue.path.some((k) => /password|secret|token/i.test(String(k)));
+  const got = received === undefined ? 'nothing' : secret ? '(hidden)' : redactUri(JSON.stringify(received)).replace(/"(password|secret|token)":"[^"]*"/gi, '"$1":"***"');
   return `${path}: ${issue.message} (got ${got})`;
 }
 

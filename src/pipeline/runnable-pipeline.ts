@@ -153,6 +153,7 @@ export class RunnablePipeline implements Pipeline {
     const onSourceEnd = (s: FrameSource) => {
       ended.add(s);
       tracking.sourceEnded(s.info.id);
+      for (const sink of sinks) sink.sourceEnded?.(s.info.id);
       if (s.failure !== undefined && config.pipeline.failWhen === 'any-source-failed') this.stop();
     };
     // Drops by reason reach the events file too: cumulative per source, once a minute when they changed, and at the end.

@@ -6,6 +6,8 @@ export interface Sink {
   write(frame: AnnotatedFrame): Promise<void>;
   /** Events that are not frames (source state changes); sinks without a use for them ignore them. */
   writeEvent?(event: Record<string, unknown>): void;
+  /** A source will send no more frames (sinks that show sources' states use it). */
+  sourceEnded?(sourceId: string): void;
   /** Flushes and finalises; resolves with the path of what was written. */
   close(): Promise<string>;
   /**

@@ -3,7 +3,13 @@
  * quotes it. Every id, log line, event, error and metric label of a source goes through this.
  */
 export function redactUri(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^:@/\s]+):([^@/\s]*)@/gi, '$1$2:***@');
+  return (
+    text
+      // user:password@ — the password may itself hold @ (the last @ before the host ends it) or be empty-named.
+      .replace(/([a-z][a-z0-9+.-]*:\/\/)([^:@/\s]*):([^/\s]*)@(?=[^@/\s]*(?:[/?#\s]|$))/gi, (_m, scheme: string, user: string) => `${scheme}${user}:***@`)
+      // Cameras that take credentials in the path or the query (XMEye: …/user=admin&password=x&channel=1…).
+      .replace(/([?&/;](?:password|passwd|pwd|pass)=)[^&;\s]*/gi, '$1***')
+  );
 }
 
 /** True for sources that produce frames in real time: network streams and cameras. */

@@ -291,11 +291,21 @@ export class LiveView implements Sink {
       const s = this.#sources.get(event['source']);
       if (s !== undefined && s.source.info.kind === 'file') s.state = 'stopped';
     }
+    // object.update (several a second per object) would push out what the page shows; they are not kept.
+    if (event['type'] === 'object.update') return;
     this.#seq += 1;
     const kept = { seq: this.#seq, event };
     this.#events.push(kept);
     if (this.#events.length > this.#options.maxEvents) this.#events.shift();
     for (const listener of this.#eventListeners) listener(kept);
+  }
+
+  /** A source read its last frame (a file at its end, a camera given up): it shows `stopped` (or its state) and no fps. */
+  sourceEnded(sourceId: string): void {
+    const s = this.#sources.get(sourceId);
+    if (s === undefined) return;
+    if (s.source.info.kind === 'file' || s.state === 'live') s.state = 'stopped';
+    s.fpsNow = 0;
   }
 
   /** The run is over: file sources show `stopped`, streams end. */

@@ -43,7 +43,7 @@ export const PAGE_HTML = `<!doctype html>
   aside { background: var(--panel); border-radius: 8px; padding: .6rem; max-height: calc(100vh - 5rem); overflow: auto; }
   aside h2 { font-size: .95rem; margin: 0 0 .5rem; }
   #events { list-style: none; margin: 0; padding: 0; }
-  #events li { display: flex; gap: .5rem; padding: .35rem 0; border-top: 1px solid #2a313b; font-size: .8rem; }
+  #events li { display: flex; gap: .5rem; padding: .35rem 0; border-top: 1px solid #2a313b; font-size: .8rem; overflow-wrap: anywhere; }
   #events li img { width: 56px; height: 56px; object-fit: cover; border-radius: 4px; background: #000; flex: none; }
   #events .what { font-weight: 600; }
   #events .when, #events .detail { color: var(--dim); }
@@ -97,6 +97,7 @@ export const PAGE_HTML = `<!doctype html>
     let after = -1;
     let shown = null;
     for (;;) {
+      while (document.hidden) await new Promise((resolve) => setTimeout(resolve, 500)); // a hidden tab asks for nothing
       try {
         const r = await fetch('/api/sources/' + encodeURIComponent(name) + '/latest.jpg?waitMs=1000&after=' + after, { cache: 'no-store' });
         if (!r.ok) throw new Error('HTTP ' + r.status);
@@ -141,6 +142,8 @@ export const PAGE_HTML = `<!doctype html>
       summaryEl.textContent = sources.length + ' source' + (sources.length === 1 ? '' : 's') + ', ' + live + ' live';
     } catch (err) {
       summaryEl.textContent = 'visionpipe is not answering (' + err.message + ')';
+      // The run may be over: no tile claims to be live any more.
+      for (const t of tiles.values()) { t.badge.textContent = 'unknown'; t.badge.className = 'badge'; t.root.dataset.state = 'unknown'; }
     }
   }
 
@@ -186,8 +189,18 @@ export const PAGE_HTML = `<!doctype html>
     }
   }
 
-  const stream = new EventSource('/api/events/stream');
-  stream.addEventListener('vp', (m) => onEvent(JSON.parse(m.data)));
+  // The event stream holds one of the six connections a browser opens to a server: a hidden tab lets go of it (so
+  // several open tabs do not starve each other) and picks up what it missed when shown again.
+  let stream = null;
+  let lastSeq = 0;
+  function openStream() {
+    if (stream) return;
+    stream = new EventSource('/api/events/stream?since=' + lastSeq);
+    stream.addEventListener('vp', (m) => { lastSeq = Number(m.lastEventId) || lastSeq; onEvent(JSON.parse(m.data)); });
+  }
+  function closeStream() { if (stream) { stream.close(); stream = null; } }
+  document.addEventListener('visibilitychange', () => (document.hidden ? closeStream() : openStream()));
+  if (!document.hidden) openStream();
   refresh();
   setInterval(refresh, 1000);
 })();

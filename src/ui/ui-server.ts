@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { VisionpipeError } from '../errors.js';
@@ -40,6 +40,11 @@ export class UiServer {
     const app = Fastify({ logger: false });
     const token = options.token === null ? null : Buffer.from(options.token);
     if (token !== null) app.addHook('onRequest', async (req, reply) => authorize(req, reply, token));
+    // Without a token the page is for this machine only: a request whose Host names another (a web page using DNS
+    // rebinding to reach 127.0.0.1) is refused.
+    else app.addHook('onRequest', async (req, reply) => {
+      if (!isLoopbackHost(hostnameOf(req.headers.host ?? ''))) await reply.code(421).type('text/plain').send('visionpipe: this page answers to 127.0.0.1 / localhost only\n');
+    });
     routes(app, view, options);
     try {
       await app.listen({ host: options.host, port: options.port });
@@ -81,13 +86,27 @@ async function authorize(req: FastifyRequest, reply: FastifyReply, token: Buffer
   const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
   const cookie = /(?:^|;\s*)vp_token=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
   const fromQuery = typeof query['token'] === 'string' ? query['token'] : undefined;
-  const given = bearer ?? fromQuery ?? (cookie === undefined ? undefined : decodeURIComponent(cookie));
+  const given = bearer ?? fromQuery ?? (cookie === undefined ? undefined : safeDecode(cookie));
   if (given !== undefined && sameSecret(Buffer.from(given), token)) {
     // The page's images and event stream cannot send a header: a cookie carries the token for them.
     if (fromQuery !== undefined) void reply.header('set-cookie', `${TOKEN_COOKIE}=${encodeURIComponent(fromQuery)}; HttpOnly; SameSite=Strict; Path=/`);
     return;
   }
   await reply.code(401).header('www-authenticate', 'Bearer').type('text/plain').send('visionpipe: a token is required (?token=… or Authorization: Bearer …)\n');
+}
+
+function safeDecode(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined; // a malformed cookie is no token
+  }
+}
+
+/** `127.0.0.1:8080` → `127.0.0.1`, `[::1]:8080` → `::1`. */
+function hostnameOf(host: string): string {
+  const bracketed = /^\[([^\]]+)\]/.exec(host);
+  return bracketed?.[1] ?? host.replace(/:\d+$/, '');
 }
 
 function sameSecret(a: Buffer, b: Buffer): boolean {
@@ -102,9 +121,11 @@ function routes(app: FastifyInstance, view: LiveView, options: UiServerOptions):
     return reply.code(ready ? 200 : 503).send({ ready, failed });
   });
   app.get('/api/sources', async () => ({ sources: view.sources() }));
-  app.get('/api/events', async (req) => {
-    const since = Number((req.query as Record<string, unknown>)['since'] ?? 0);
-    return { events: view.eventsSince(Number.isFinite(since) ? since : 0) };
+  app.get('/api/events', async (req, reply) => {
+    const raw = (req.query as Record<string, unknown>)['since'] ?? '0';
+    const since = typeof raw === 'string' && /^\d{1,15}$/.test(raw) ? Number(raw) : null;
+    if (since === null) return reply.code(400).send({ error: 'since must be an event sequence number (0 or more)' });
+    return { events: view.eventsSince(since) };
   });
   app.get('/api/events/stream', (req, reply) => {
     reply.hijack();
@@ -133,7 +154,8 @@ function routes(app: FastifyInstance, view: LiveView, options: UiServerOptions):
     const { name } = req.params as { name: string };
     if (!view.hasSource(name)) return reply.code(404).send({ error: `no source ${name}` });
     reply.hijack();
-    view.addViewer(name, reply.raw);
+    // The run is ending (its outputs are being finalised): no new stream.
+    if (!view.addViewer(name, reply.raw)) reply.raw.writeHead(503, { 'content-type': 'text/plain' }).end('visionpipe: the run is ending\n');
     return reply;
   });
   app.get('/api/sources/:name/latest.jpg', async (req, reply) => {
@@ -159,15 +181,35 @@ function routes(app: FastifyInstance, view: LiveView, options: UiServerOptions):
     } catch {
       return reply.code(404).send({ error: 'the file is gone (deleted by its bound, or not written yet)' });
     }
-    return reply.type(field === 'snapshot' ? 'image/jpeg' : 'video/mp4').header('content-length', size).send(createReadStream(path));
+    void reply.type(field === 'snapshot' ? 'image/jpeg' : 'video/mp4').header('accept-ranges', 'bytes');
+    // Byte ranges, so that a browser can seek in a clip (and Safari plays it at all).
+    const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
+    if (range !== null && size > 0) {
+      const start = range[1] === '' ? Math.max(0, size - Number(range[2])) : Number(range[1]);
+      const end = range[1] === '' || range[2] === '' ? size - 1 : Math.min(Number(range[2]), size - 1);
+      if (!(start <= end && start < size)) return reply.code(416).header('content-range', `bytes */${size}`).send();
+      return reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`).header('content-length', end - start + 1).send(createReadStream(path, { start, end }));
+    }
+    return reply.header('content-length', size).send(createReadStream(path));
   });
 }
 
-/** Whether `path` lies inside one of `roots` (after resolving `..`). */
+/** Whether `path` lies inside one of `roots`, after resolving `..` and symbolic links (a link out is outside). */
 function insideOneOf(path: string, roots: readonly string[]): boolean {
-  const full = resolve(path);
+  const full = realOrNull(path);
+  if (full === null) return false;
   return roots.some((root) => {
-    const rel = relative(resolve(root), full);
+    const realRoot = realOrNull(root);
+    if (realRoot === null) return false;
+    const rel = relative(realRoot, full);
     return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
   });
+}
+
+function realOrNull(path: string): string | null {
+  try {
+    return realpathSync(resolve(path));
+  } catch {
+    return null;
+  }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -58,6 +58,34 @@ describe('the live page server (real fastify on 127.0.0.1)', () => {
     }
   });
 
+  it('without a token it answers only to loopback Host names (no DNS rebinding), and a token hidden in junk is refused cleanly', async () => {
+    const { server, base } = await serve();
+    try {
+      const port = new URL(base).port;
+      const ask = (host: string) =>
+        new Promise<string>((resolve) => {
+          const socket = connect(Number(port), '127.0.0.1', () => socket.write(`GET /api/sources HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+          let text = '';
+          socket.on('data', (d) => (text += d.toString()));
+          socket.on('close', () => resolve(text.split('\r\n')[0] ?? ''));
+        });
+      expect(await ask(`127.0.0.1:${port}`)).toMatch(/ 200 /);
+      expect(await ask(`localhost:${port}`)).toMatch(/ 200 /);
+      expect(await ask(`rebind.attacker.example:${port}`)).toMatch(/ 421 /);
+      expect(await ask('192.168.1.5')).toMatch(/ 421 /);
+      expect((await get(`${base}/api/events?since=1e309`)).status).toBe(400);
+      expect((await get(`${base}/api/events?since=abc`)).status).toBe(400);
+    } finally {
+      await server.close();
+    }
+    const withToken = await serve({ token: TOKEN });
+    try {
+      expect((await get(`${withToken.base}/api/sources`, { cookie: 'vp_token=%E0%A4%A' })).status).toBe(401);
+    } finally {
+      await withToken.server.close();
+    }
+  });
+
   it('refuses to bind beyond loopback without a token', async () => {
     const view = new LiveView([source('cam')], { maxFps: 5, quality: 70, maxEvents: 10 });
     await expect(UiServer.start(view, { host: '0.0.0.0', port: 0, token: null, fileRoots: [], log: silentLogger })).rejects.toThrow(/VP_CONFIG_INVALID|no token is set/);
@@ -87,9 +115,21 @@ describe('the live page server (real fastify on 127.0.0.1)', () => {
         expect(r.status, path).toBe(404);
         expect(r.body.toString()).not.toContain('TOP-SECRET');
       }
+      // A symbolic link inside the folder that points outside it is outside.
+      symlinkSync(join(dir, 'secret.txt'), join(dir, 'snaps', 'cam', 'link.jpg'));
+      view.writeEvent({ id: 'link', type: 'object.start', snapshot: join(dir, 'snaps', 'cam', 'link.jpg') });
+      expect((await get(`${base}/api/events/link/snapshot.jpg`)).status).toBe(404);
+      // Clips can be sought in: byte ranges.
+      const clip = join(dir, 'snaps', 'cam', 'c.mp4');
+      writeFileSync(clip, Buffer.from('0123456789'));
+      view.writeEvent({ id: 'clip', type: 'clip.ready', clip });
+      const part = await get(`${base}/api/events/clip/clip.mp4`, { range: 'bytes=2-5' });
+      expect([part.status, part.body.toString(), part.headers.get('content-range')]).toEqual([206, '2345', 'bytes 2-5/10']);
+      expect((await get(`${base}/api/events/clip/clip.mp4`, { range: 'bytes=-3' })).body.toString()).toBe('789');
+      expect((await get(`${base}/api/events/clip/clip.mp4`, { range: 'bytes=20-' })).status).toBe(416);
       // Raw, unnormalised paths too (fetch would normalise ../).
       const raw = await new Promise<string>((resolve) => {
-        const socket = connect(Number(new URL(base).port), '127.0.0.1', () => socket.write('GET /api/events/../../secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+        const socket = connect(Number(new URL(base).port), '127.0.0.1', () => socket.write('GET /api/events/../../secret.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'));
         let text = '';
         socket.on('data', (d) => (text += d.toString()));
         socket.on('close', () => resolve(text));
@@ -107,7 +147,7 @@ describe('the live page server (real fastify on 127.0.0.1)', () => {
     const id = 'rtsp://u:***@cam/1';
     try {
       // The stalled viewer: a raw socket that sends the request and never reads a byte.
-      const stalled = connect(Number(new URL(base).port), '127.0.0.1', () => stalled.write('GET /api/sources/rtsp_u_cam_1/stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n'));
+      const stalled = connect(Number(new URL(base).port), '127.0.0.1', () => stalled.write('GET /api/sources/rtsp_u_cam_1/stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'));
       stalled.pause();
       await vi.waitFor(() => expect(view.sources()[0]?.viewers).toBe(1), { timeout: 10_000, interval: 20 });
       // The reading viewer (second in viewerStats()): counts JPEG parts.
