@@ -160,6 +160,11 @@ export class ClipRecorder {
     }
   }
 
+  /** The clips folder. */
+  get dir(): string {
+    return this.#options.dir;
+  }
+
   /** Whether `event` gets a clip (its source records clips and its type is one of the source's triggers). */
   wants(event: ObjectEvent): boolean {
     const clips = this.#sources.get(event.source);

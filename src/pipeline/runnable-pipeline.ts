@@ -235,7 +235,8 @@ export class RunnablePipeline implements Pipeline {
           drops: Object.fromEntries(sources.map((s) => [s.info.id, { ...s.drops }])),
           ringWaits: ring.waits,
           stoppedEarly: this.control.stopRequested,
-          outputs,
+          // A failed run names only what was finalised; snapshots and clips are complete files either way.
+          outputs: { ...outputs, ...tracking.outputs() },
           engine: this.engine,
           sourceProblems,
           ...tracking.summary(),

@@ -29,6 +29,7 @@ export class TrackingRun {
   readonly #ended = new Set<string>();
   readonly #finishing: Promise<void>[] = [];
   readonly #log: Logger;
+  readonly #snapshotsDir: string | null;
 
   constructor(options: {
     config: Config;
@@ -43,6 +44,7 @@ export class TrackingRun {
   }) {
     const { config, sources, snapshotsDir, runId, log } = options;
     this.#log = log;
+    this.#snapshotsDir = snapshotsDir;
     this.trackings = trackingsOf(config, options.descriptor, sources);
     this.snapshots =
       snapshotsDir === null || this.trackings.size === 0
@@ -100,6 +102,18 @@ export class TrackingRun {
     // Clips still waiting for their post-roll are cut from what was recorded; their clip events go out too.
     await this.clips?.finish().catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'finishing clips failed'));
     await this.#publisher.idle();
+  }
+
+  /** The snapshot and clip folders, for the run's list of outputs (when something was written there). */
+  outputs(): Record<string, string> {
+    const out: Record<string, string> = {};
+    const snapshots = this.snapshots?.writtenCount ?? 0;
+    if (this.snapshots !== null && this.#snapshotsDir !== null && snapshots > 0) out['snapshots'] = `${this.#snapshotsDir} (${snapshots} files)`;
+    const clips = this.clips?.counts;
+    if (this.clips !== null && clips !== undefined && clips.written + clips.failed > 0) {
+      out['clips'] = `${this.clips.dir} (${clips.written} clip${clips.written === 1 ? '' : 's'}${clips.failed > 0 ? `, ${clips.failed} failed` : ''})`;
+    }
+    return out;
   }
 
   summary(): Pick<RunSummary, 'objectEvents' | 'lineCounts'> {

@@ -60,6 +60,7 @@ export class SnapshotStore {
   readonly #written: { path: string; kept: Captured }[] = [];
   readonly #dirsMade = new Set<string>();
   #failures = 0;
+  #writtenTotal = 0;
 
   constructor(options: SnapshotStoreOptions) {
     this.#options = options;
@@ -110,6 +111,7 @@ export class SnapshotStore {
       throw err;
     }
     kept.path = path;
+    this.#writtenTotal += 1;
     this.#written.push({ path, kept });
     while (this.#written.length > this.#options.maxFiles) {
       const oldest = this.#written.shift();
@@ -124,6 +126,11 @@ export class SnapshotStore {
   /** Drops what is kept for an object that ended. */
   forget(sourceId: string, trackId: number): void {
     this.#kept.delete(keyOf(sourceId, trackId));
+  }
+
+  /** Snapshot files this run has written (some may since have been deleted by the maxFiles bound). */
+  get writtenCount(): number {
+    return this.#writtenTotal;
   }
 
   /** Objects with a kept frame now (bounded by the followed objects). */

@@ -33,7 +33,10 @@ export const PAGE_HTML = `<!doctype html>
   /* Rows of tiles fit the window (a laptop screen): the picture letterboxes inside its box. */
   #tiles.n1 .video { max-height: calc(100vh - 10rem); }
   #tiles.n2 .video, #tiles.n3 .video, #tiles.n4 .video, #tiles.n5 .video, #tiles.n6 .video { max-height: calc(50vh - 7rem); }
-  #tiles.n7 .video, #tiles.n8 .video, #tiles.n9 .video { max-height: calc(33vh - 6rem); }
+  #tiles.n7 .video, #tiles.n8 .video, #tiles.n9 .video { max-height: calc(33vh - 7rem); }
+  #tiles.n7 .stats, #tiles.n8 .stats, #tiles.n9 .stats { font-size: .72rem; gap: .1rem .6rem; padding: .25rem .5rem; }
+  .reason:empty { display: none; }
+  @media (max-width: 700px) { #tiles[class] { grid-template-columns: minmax(0, 1fr); } #tiles[class] .video { max-height: none; } }
   .video img { width: 100%; height: 100%; object-fit: contain; display: block; }
   .video img:not([src]) { visibility: hidden; } /* before its first frame */
   .tile:not([data-state="live"]) .video img { opacity: .45; } /* the last picture, not a live one */

@@ -94,5 +94,7 @@ describe.skipIf(!HAS_SHARED)(`event clips on the real detector and vtest.avi${HA
     expect(existsSync(cross.clip ?? '')).toBe(true);
     expect(runningChildren()).toEqual([]);
     expect(summary.objectEvents).toMatchObject({ 'line.cross': 1, 'clip.ready': 1 });
+    // The run's list of outputs names the clips folder.
+    expect(summary.outputs['clips']).toBe(`${clipsDir} (1 clip)`);
   }, 300_000);
 });
