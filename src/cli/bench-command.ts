@@ -57,67 +57,54 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
       process.stderr.write('bench: tracking …\n');
       // The default detector's fps from this run (when it ran) puts the tracker's cost per frame in proportion.
       process.stdout.write(`${formatTrackingBench(benchTracking(), { endToEndFps: viaOnnx?.fps })}\n`);
-      process.stderr.write('bench: tracking on / off in the pipeline …\n');
-      try {
-        const r = await benchTrackingPipeline({ clip, maxFrames: flags.maxFrames ?? 300 });
-        process.stdout.write(`${formatTrackingPipelineBench(r)}\n`);
-      } catch (err) {
-        process.stdout.write(`### tracking in the pipeline: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
-      }
+      await optionalCase('tracking on / off in the pipeline', 'tracking in the pipeline', async (write) => write(formatTrackingPipelineBench(await benchTrackingPipeline({ clip, maxFrames: flags.maxFrames ?? 300 }))));
     }
     if (flags.only === undefined || flags.only === 'clips') {
-      process.stderr.write('bench: event clips …\n');
-      try {
-        process.stdout.write(`${formatClipsBench(await benchClips({ clip, maxFrames: flags.maxFrames ?? 300 }))}\n`);
-      } catch (err) {
-        process.stdout.write(`### event clips: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
-      }
+      await optionalCase('event clips', 'event clips', async (write) => write(formatClipsBench(await benchClips({ clip, maxFrames: flags.maxFrames ?? 300 }))));
     }
     if (flags.only === undefined || flags.only === 'page') {
-      process.stderr.write('bench: live page viewers …\n');
-      try {
-        process.stdout.write(`${formatLivePageBench(await benchLivePage({ clip, maxFrames: flags.maxFrames ?? 300 }))}\n`);
-      } catch (err) {
-        process.stdout.write(`### live page: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
-      }
+      await optionalCase('live page viewers', 'live page', async (write) => write(formatLivePageBench(await benchLivePage({ clip, maxFrames: flags.maxFrames ?? 300 }))));
     }
     if (flags.only === undefined || flags.only === 'delivery') {
-      process.stderr.write('bench: delivery to mosquitto …\n');
-      try {
-        // Paced at 1000 events/s (latency under a realistic load), then unpaced (the most it sustains).
-        process.stdout.write(`${formatDeliveryBench(await benchDelivery({ ratePerS: 1000 }), 1000)}\n`);
-        process.stdout.write(`${formatDeliveryBench(await benchDelivery({ ratePerS: Infinity, events: 10_000 }), Infinity)}\n`);
-      } catch (err) {
-        process.stdout.write(`### delivery: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
-      }
+      // Paced at 1000 events/s (latency under a realistic load), then unpaced (the most it sustains).
+      await optionalCase('delivery to mosquitto', 'delivery', async (write) => {
+        write(formatDeliveryBench(await benchDelivery({ ratePerS: 1000 }), 1000));
+        write(formatDeliveryBench(await benchDelivery({ ratePerS: Infinity, events: 10_000 }), Infinity));
+      });
     }
     if (flags.only === undefined || flags.only === 'int8') {
       process.stderr.write('bench: int8 vs fp32 …\n');
       process.stdout.write(`${formatInt8Bench(await benchInt8Resnet50())}\n`);
     }
     if (flags.only === undefined || flags.only === 'live') {
-      process.stderr.write('bench: live overload …\n');
-      try {
-        const r = await benchLiveOverload({ clip: existsSync(clip) ? clip : undefined, durationS: flags.liveSeconds ?? 70, sourceFps: 25, model: 'centernet', engine: 'tfjs' });
-        process.stdout.write(`${formatLiveOverload(r)}\n`);
-      } catch (err) {
-        process.stdout.write(`### live overload: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
-      }
+      await optionalCase('live overload', 'live overload', async (write) =>
+        write(formatLiveOverload(await benchLiveOverload({ clip: existsSync(clip) ? clip : undefined, durationS: flags.liveSeconds ?? 70, sourceFps: 25, model: 'centernet', engine: 'tfjs' }))),
+      );
     }
     if (flags.only === undefined || flags.only === 'faults') {
-      process.stderr.write('bench: camera faults …\n');
-      try {
-        const faultS = flags.faultSeconds ?? 180;
-        // The baseline follows the fault phase's length (60 s for the default 180 s), so a short dry run stays short.
-        const aloneS = Math.min(60, faultS / 2);
-        const r = await benchCameraFaults({ clip: existsSync(clip) ? clip : undefined, faultS, aloneS, sourceFps: 10, model: 'mlperf-tiny-resnet', engine: 'onnx' });
-        process.stdout.write(`${formatCameraFaults(r)}\n`);
-      } catch (err) {
-        process.stdout.write(`### camera faults: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
-      }
+      const faultS = flags.faultSeconds ?? 180;
+      // The baseline follows the fault phase's length (60 s for the default 180 s), so a short dry run stays short.
+      const aloneS = Math.min(60, faultS / 2);
+      await optionalCase('camera faults', 'camera faults', async (write) =>
+        write(formatCameraFaults(await benchCameraFaults({ clip: existsSync(clip) ? clip : undefined, faultS, aloneS, sourceFps: 10, model: 'mlperf-tiny-resnet', engine: 'onnx' }))),
+      );
     }
     return 0;
   } catch (err) {
     return reportError(err, false);
+  }
+}
+
+/**
+ * One bench case that needs something the machine may lack (a broker, the RTSP server, ffmpeg): its sections, and
+ * one `skipped` line saying why if it fails, so the other cases still run.
+ */
+async function optionalCase(progress: string, title: string, run: (write: (section: string) => void) => Promise<void>): Promise<void> {
+  process.stderr.write(`bench: ${progress} …\n`);
+  try {
+    // Each section is printed as soon as it is measured: a later failure keeps what came before.
+    await run((section) => process.stdout.write(`${section}\n`));
+  } catch (err) {
+    process.stdout.write(`### ${title}: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
   }
 }

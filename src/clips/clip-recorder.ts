@@ -81,8 +81,6 @@ interface SourceClips {
   queued: number;
   /** Recordings finishing in the background (rotated on a gap or a deadline). */
   finishing: Set<Promise<void>>;
-  /** Live frames left out of the recording because its encoder was still busy. */
-  skipped: number;
   segmentsOfRecording: number;
 }
 
@@ -90,8 +88,6 @@ interface SourceClips {
 const MAX_QUEUED_LIVE_WRITES = 2;
 /** A recording that has listed this many segments works: its source's failure count starts again. */
 const SEGMENTS_THAT_PROVE_AN_ENCODER = 3;
-/** A gap between a source's frames longer than this ends its recording (a new one starts with the next frame). */
-const MAX_FILL_MS = 2000;
 /** An encoder that fails this many times in a row (no ffmpeg, no disk) stops the source's clips. */
 const MAX_FAILURES_IN_A_ROW = 3;
 /** Clips waiting for their post-roll, per source, at most; an event beyond it gets no clip (logged). */
@@ -153,7 +149,6 @@ export class ClipRecorder {
         writing: Promise.resolve(),
         queued: 0,
         finishing: new Set(),
-        skipped: 0,
         segmentsOfRecording: 0,
         bufferDir: join(this.#bufferRoot, options.runId, sourceFileName(source.id)),
       });
@@ -217,10 +212,7 @@ export class ClipRecorder {
   async write(sourceId: string, mat: Mat, timeMs: number): Promise<void> {
     const clips = this.#sources.get(sourceId);
     if (clips === undefined || clips.disabled || clips.ended) return;
-    if (clips.source.kind === 'live' && (clips.queued >= MAX_QUEUED_LIVE_WRITES || clips.recording?.backlogged === true)) {
-      clips.skipped += 1;
-      return;
-    }
+    if (clips.source.kind === 'live' && (clips.queued >= MAX_QUEUED_LIVE_WRITES || clips.recording?.backlogged === true)) return;
     let data: Buffer;
     try {
       clips.sizeWh ??= [mat.cols, mat.rows];
@@ -234,9 +226,8 @@ export class ClipRecorder {
     clips.queued += 1;
     const writing = clips.writing.then(async () => {
       try {
-        // A gap (a reconnect, a stall past the repeat limit) ends the recording: a segment never spans one.
-        const lastMs = clips.recording?.lastMs ?? null;
-        if (clips.recording !== null && lastMs !== null && timeMs - lastMs > MAX_FILL_MS) void this.#rotate(clips);
+        // A gap the recording would jump (a reconnect, a stall) ends it instead: a segment never spans one.
+        if (clips.recording?.spansGap(timeMs) === true) void this.#rotate(clips);
         if (clips.disabled || (clips.ended && clips.recording === null)) return;
         const recording = (clips.recording ??= this.#startRecording(clips));
         await recording.write(data, timeMs).catch((err: unknown) => (clips.recording === recording ? this.#recordingFailed(clips, err) : undefined));

@@ -104,9 +104,9 @@ export class RollingRecording {
     return this.#encoder.backlogged;
   }
 
-  /** Time of the newest frame recorded (null before the first). */
-  get lastMs(): number | null {
-    return this.#originMs === null || this.#ordinals === 0 ? null : this.#timeOf(this.#ordinals - 1);
+  /** A frame at `timeMs` comes after a gap longer than repeats fill (2 s): write() would jump it, not fill it. */
+  spansGap(timeMs: number): boolean {
+    return this.#originMs !== null && this.#slotOf(timeMs) - this.#ordinals > MAX_FILL_SECONDS * this.#options.fps;
   }
 
   /**
@@ -114,13 +114,13 @@ export class RollingRecording {
    * it. Waits while ffmpeg is behind; throws when ffmpeg failed.
    */
   async write(data: Buffer, timeMs: number): Promise<void> {
-    if (this.#originMs === null) this.#originMs = timeMs;
-    const slot = Math.round((timeMs - this.#originMs) / this.#slotMs);
-    if (slot < this.#ordinals && this.#ordinals > 0) return; // faster than the recording's rate (or out of order): skipped
-    if (slot - this.#ordinals > MAX_FILL_SECONDS * this.#options.fps) {
+    if (this.spansGap(timeMs)) {
       // A gap (a reconnect, a stall): jump it; this frame takes the next slot and the clock moves with it.
       this.#originMs = timeMs - this.#ordinals * this.#slotMs;
     } else {
+      this.#originMs ??= timeMs;
+      const slot = this.#slotOf(timeMs);
+      if (slot < this.#ordinals && this.#ordinals > 0) return; // faster than the recording's rate (or out of order): skipped
       while (this.#previous !== null && this.#ordinals < slot) await this.#record(this.#previous);
     }
     await this.#record(data);
@@ -148,6 +148,10 @@ export class RollingRecording {
     this.#times.push(this.#timeOf(this.#ordinals));
     this.#ordinals++;
     await this.#encoder.write(data);
+  }
+
+  #slotOf(timeMs: number): number {
+    return Math.round((timeMs - (this.#originMs ?? timeMs)) / this.#slotMs);
   }
 
   #timeOf(ordinal: number): number {

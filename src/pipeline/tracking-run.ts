@@ -29,7 +29,6 @@ export class TrackingRun {
   readonly #ended = new Set<string>();
   readonly #finishing: Promise<void>[] = [];
   readonly #log: Logger;
-  readonly #snapshotsDir: string | null;
 
   constructor(options: {
     config: Config;
@@ -44,7 +43,6 @@ export class TrackingRun {
   }) {
     const { config, sources, snapshotsDir, runId, log } = options;
     this.#log = log;
-    this.#snapshotsDir = snapshotsDir;
     this.trackings = trackingsOf(config, options.descriptor, sources);
     this.snapshots =
       snapshotsDir === null || this.trackings.size === 0
@@ -108,7 +106,7 @@ export class TrackingRun {
   outputs(): Record<string, string> {
     const out: Record<string, string> = {};
     const snapshots = this.snapshots?.writtenCount ?? 0;
-    if (this.snapshots !== null && this.#snapshotsDir !== null && snapshots > 0) out['snapshots'] = `${this.#snapshotsDir} (${snapshots} files)`;
+    if (this.snapshots !== null && snapshots > 0) out['snapshots'] = `${this.snapshots.dir} (${snapshots} files)`;
     const clips = this.clips?.counts;
     if (this.clips !== null && clips !== undefined && clips.written + clips.failed > 0) {
       out['clips'] = `${this.clips.dir} (${clips.written} clip${clips.written === 1 ? '' : 's'}${clips.failed > 0 ? `, ${clips.failed} failed` : ''})`;

@@ -126,13 +126,6 @@ export class RawVideoEncoder {
     await this.#endAndWait();
   }
 
-  /** Kills ffmpeg at once (its output is left as it is) and waits for it to go. */
-  async kill(): Promise<void> {
-    this.#inputEnded = true;
-    signalChild(this.#child, 'SIGKILL');
-    await this.#exited;
-  }
-
   async #endAndWait(): Promise<void> {
     this.#inputEnded = true;
     if (!this.#stdin.writableEnded && !this.#stdin.destroyed) this.#stdin.end();

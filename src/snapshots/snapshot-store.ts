@@ -128,6 +128,11 @@ export class SnapshotStore {
     this.#kept.delete(keyOf(sourceId, trackId));
   }
 
+  /** The snapshot folder. */
+  get dir(): string {
+    return this.#options.dir;
+  }
+
   /** Snapshot files this run has written (some may since have been deleted by the maxFiles bound). */
   get writtenCount(): number {
     return this.#writtenTotal;

@@ -287,10 +287,6 @@ export class LiveView implements Sink {
         s.retryInMs = typeof event['retryInMs'] === 'number' ? event['retryInMs'] : null;
       }
     }
-    if (event['type'] === 'source-end' && typeof event['source'] === 'string') {
-      const s = this.#sources.get(event['source']);
-      if (s !== undefined && s.source.info.kind === 'file') s.state = 'stopped';
-    }
     // object.update (several a second per object) would push out what the page shows; they are not kept.
     if (event['type'] === 'object.update') return;
     this.#seq += 1;

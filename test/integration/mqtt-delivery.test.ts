@@ -28,18 +28,35 @@ async function subscriber(url: string, clientId: string) {
   return { got, client };
 }
 
+/**
+ * A real broker, an outbox and a publisher over them, with a subscriber (connected before anything is published)
+ * when asked; `stop` releases them in order.
+ */
+async function delivery(name: string, options: { subscriber?: string; fsync?: 'always' | 'never'; publisher?: { snapshots?: boolean; clips?: boolean } } = {}) {
+  const broker = await Mosquitto.start(join(dir, `b-${name}`));
+  const sub = options.subscriber === undefined ? null : await subscriber(broker.url, options.subscriber);
+  const outbox = new Outbox<DeliveredEvent>({ dir: join(dir, `o-${name}`), fsync: options.fsync ?? 'never', maxBytes: null, maxAgeMs: null });
+  const publisher = new MqttPublisher({ url: broker.url, prefix: 'vp', outbox, log: silentLogger, ...options.publisher });
+  const stop = async () => {
+    await publisher.close();
+    await sub?.client.endAsync();
+    outbox.close();
+    await broker.stop();
+  };
+  /** What the subscriber received (empty without one). */
+  const got = sub?.got ?? [];
+  return { broker, got, outbox, publisher, stop };
+}
+
 describe.skipIf(!HAS_MOSQUITTO)(`MQTT delivery from the outbox to a real mosquitto${HAS_MOSQUITTO ? '' : ` (skipped: ${SKIP_MOSQUITTO_REASON})`}`, () => {
   it('every event in order under <prefix>/<source>/<type>, state retained, status online', async () => {
-    const broker = await Mosquitto.start(join(dir, 'b1'));
-    const sub = await subscriber(broker.url, 'sub-1');
-    const outbox = new Outbox<DeliveredEvent>({ dir: join(dir, 'o1'), fsync: 'never', maxBytes: null, maxAgeMs: null });
-    const publisher = new MqttPublisher({ url: broker.url, prefix: 'vp', outbox, log: silentLogger });
+    const { broker, got, outbox, publisher, stop } = await delivery('order', { subscriber: 'sub-1' });
     try {
       outbox.append({ type: 'source-state', source: 'rtsp://u:***@cam/1', state: 'live', atMs: 1 });
       for (let i = 1; i <= 50; i++) outbox.append(event(i));
       publisher.notify();
-      await until(() => sub.got.filter((m) => m.topic.endsWith('/line.cross')).length === 50);
-      const crossings = sub.got.filter((m) => m.topic === 'vp/rtsp_u_cam_1/line.cross');
+      await until(() => got.filter((m) => m.topic.endsWith('/line.cross')).length === 50);
+      const crossings = got.filter((m) => m.topic === 'vp/rtsp_u_cam_1/line.cross');
       expect(crossings.map((m) => (JSON.parse(m.body) as { id: string }).id)).toEqual(Array.from({ length: 50 }, (_, i) => `run-${i + 1}`));
       expect(outbox.depth('mqtt')).toBe(0);
       // A late subscriber gets the retained state and status at once.
@@ -52,19 +69,14 @@ describe.skipIf(!HAS_MOSQUITTO)(`MQTT delivery from the outbox to a real mosquit
       expect(late.find((m) => m.topic === 'vp/rtsp_u_cam_1/state')).toMatchObject({ retain: true, body: expect.stringContaining('"state":"live"') });
       await client.endAsync();
     } finally {
-      await publisher.close();
-      await sub.client.endAsync();
-      outbox.close();
-      await broker.stop();
+      await stop();
     }
   }, 60_000);
 
   it('snapshots: the JPEG an event names goes to <prefix>/<source>/snapshot, retained, as raw bytes', async () => {
-    const broker = await Mosquitto.start(join(dir, 'b3'));
-    const outbox = new Outbox<DeliveredEvent>({ dir: join(dir, 'o3'), fsync: 'never', maxBytes: null, maxAgeMs: null });
     const jpeg = join(dir, 'snap.jpg');
     writeFileSync(jpeg, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]));
-    const publisher = new MqttPublisher({ url: broker.url, prefix: 'vp', outbox, log: silentLogger, snapshots: true });
+    const { broker, outbox, publisher, stop } = await delivery('snapshots', { publisher: { snapshots: true } });
     try {
       outbox.append({ ...event(1), type: 'object.start', snapshot: jpeg });
       outbox.append(event(2)); // no snapshot
@@ -79,37 +91,29 @@ describe.skipIf(!HAS_MOSQUITTO)(`MQTT delivery from the outbox to a real mosquit
       expect([...(got[0] ?? [])]).toEqual([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
       await client.endAsync();
     } finally {
-      await publisher.close();
-      outbox.close();
-      await broker.stop();
+      await stop();
     }
   }, 60_000);
 
   it('clips: the MP4 a clip.ready names goes to <prefix>/<source>/clip after the event, as raw bytes', async () => {
-    const broker = await Mosquitto.start(join(dir, 'b5'));
-    const sub = await subscriber(broker.url, 'sub-5');
-    const outbox = new Outbox<DeliveredEvent>({ dir: join(dir, 'o5'), fsync: 'never', maxBytes: null, maxAgeMs: null });
     const mp4 = join(dir, 'clip.mp4');
     const bytes = Buffer.from([0, 0, 0, 0x18, 0x66, 0x74, 0x79, 0x70, 9, 8, 7]);
     writeFileSync(mp4, bytes);
-    const publisher = new MqttPublisher({ url: broker.url, prefix: 'vp', outbox, log: silentLogger, clips: true });
+    const { got, outbox, publisher, stop } = await delivery('clips', { subscriber: 'sub-5', publisher: { clips: true } });
     try {
       outbox.append({ ...event(1), clip: mp4 }); // the event announcing it: no bytes yet
       outbox.append({ ...event(2), type: 'clip.ready', clip: mp4, forEventId: 'run-1' });
       outbox.append({ ...event(4), type: 'clip.ready', clip: mp4, forEventId: 'run-9' }); // a second event sharing the clip: bytes not sent again
       outbox.append({ ...event(3), type: 'clip.ready', clip: join(dir, 'deleted-since.mp4'), forEventId: 'run-0' });
       publisher.notify();
-      await until(() => outbox.depth('mqtt') === 0 && sub.got.some((m) => m.topic === 'vp/rtsp_u_cam_1/clip'));
-      const topics = sub.got.filter((m) => m.topic !== 'vp/status').map((m) => m.topic);
+      await until(() => outbox.depth('mqtt') === 0 && got.some((m) => m.topic === 'vp/rtsp_u_cam_1/clip'));
+      const topics = got.filter((m) => m.topic !== 'vp/status').map((m) => m.topic);
       expect(topics).toEqual(['vp/rtsp_u_cam_1/line.cross', 'vp/rtsp_u_cam_1/clip.ready', 'vp/rtsp_u_cam_1/clip', 'vp/rtsp_u_cam_1/clip.ready', 'vp/rtsp_u_cam_1/clip.ready']);
-      const clip = sub.got.find((m) => m.topic === 'vp/rtsp_u_cam_1/clip');
+      const clip = got.find((m) => m.topic === 'vp/rtsp_u_cam_1/clip');
       expect(clip?.retain).toBe(false);
       expect([...(clip?.raw ?? [])]).toEqual([...bytes]);
     } finally {
-      await publisher.close();
-      await sub.client.endAsync();
-      outbox.close();
-      await broker.stop();
+      await stop();
     }
   }, 60_000);
 
@@ -136,10 +140,7 @@ describe.skipIf(!HAS_MOSQUITTO)(`MQTT delivery from the outbox to a real mosquit
   }, 30_000);
 
   it('broker stopped mid-run and restarted: after de-duplication by id every event arrives once, in order', async () => {
-    const broker = await Mosquitto.start(join(dir, 'b2'));
-    const sub = await subscriber(broker.url, 'sub-2');
-    const outbox = new Outbox<DeliveredEvent>({ dir: join(dir, 'o2'), fsync: 'always', maxBytes: null, maxAgeMs: null });
-    const publisher = new MqttPublisher({ url: broker.url, prefix: 'vp', outbox, log: silentLogger });
+    const { broker, got, outbox, publisher, stop } = await delivery('restart', { subscriber: 'sub-2', fsync: 'always' });
     try {
       for (let i = 1; i <= 20; i++) outbox.append(event(i));
       publisher.notify();
@@ -153,16 +154,13 @@ describe.skipIf(!HAS_MOSQUITTO)(`MQTT delivery from the outbox to a real mosquit
       expect(outbox.depth('mqtt')).toBe(40);
       await broker.resume();
       await until(() => outbox.depth('mqtt') === 0);
-      const ids = () => sub.got.filter((m) => m.topic.endsWith('/line.cross')).map((m) => (JSON.parse(m.body) as { id: string }).id);
+      const ids = () => got.filter((m) => m.topic.endsWith('/line.cross')).map((m) => (JSON.parse(m.body) as { id: string }).id);
       // The subscriber's session survived the restart: the broker delivers what was published while it was away.
       await until(() => new Set(ids()).size === 60);
       // At least once: duplicates are possible (a PUBACK lost with the broker); first occurrences are in order.
       expect([...new Set(ids())]).toEqual(Array.from({ length: 60 }, (_, i) => `run-${i + 1}`));
     } finally {
-      await publisher.close();
-      await sub.client.endAsync();
-      outbox.close();
-      await broker.stop();
+      await stop();
     }
   }, 60_000);
 });
