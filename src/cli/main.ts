@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { benchCommand } from './bench-command.js';
 import { convertModel } from '../models/convert-model.js';
+import type { IntegerWeightType } from '../models/tflite/tflite-to-onnx.js';
 import { prepareOutputPath } from '../sinks/output-path.js';
 import { optimizeCommand } from './optimize-command.js';
 import { runCommand } from './run-command.js';
@@ -13,6 +14,11 @@ const program = new Command()
   .description('Real-time video inference: OpenCV capture → TensorFlow/ONNX model → annotated MP4 + JSON-lines events')
   .showHelpAfterError()
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+
+function weightTypeArg(value: string): IntegerWeightType {
+  if (value !== 'int8' && value !== 'uint8') throw new InvalidArgumentError(`expected int8 or uint8, got "${value}"`);
+  return value;
+}
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -59,15 +65,16 @@ function fraction(value: string): number {
 
 program
   .command('convert')
-  .description('convert a Keras .h5 or a TF.js graph model.json to ONNX')
-  .argument('<model>', 'model.h5 or model.json')
+  .description('convert a Keras .h5, a TF.js graph model.json or a TFLite .tflite file to ONNX')
+  .argument('<model>', 'model.h5, model.json or model.tflite')
   .requiredOption('-o, --output <file.onnx>', 'where to write the ONNX model')
   .option('--output-node <name>', 'TF.js graphs: the output node to keep (default: the signature outputs)')
+  .option('--int8-weights <type>', 'quantized .tflite: store weights as int8 or uint8 (default: what this CPU runs exactly; see README "TFLite models")', weightTypeArg)
   .option('-v, --verbose', 'stack traces on errors')
-  .action(async (model: string, opts: { output: string; outputNode?: string; verbose?: boolean }) => {
+  .action(async (model: string, opts: { output: string; outputNode?: string; int8Weights?: IntegerWeightType; verbose?: boolean }) => {
     try {
-      const bytes = await convertModel(model, prepareOutputPath(opts.output, 'ONNX output'), opts.outputNode);
-      process.stdout.write(`${opts.output}: ${(bytes / 2 ** 20).toFixed(1)} MiB\n`);
+      const bytes = await convertModel(model, prepareOutputPath(opts.output, 'ONNX output'), opts.outputNode, opts.int8Weights);
+      process.stdout.write(`${opts.output}: ${(bytes / 2 ** 20).toFixed(2)} MiB\n`);
     } catch (err) {
       process.exitCode = reportError(err, opts.verbose === true);
     }
@@ -76,8 +83,9 @@ program
 program
   .command('optimize')
   .description('import a model, write fp32 / fp16 / int8 ONNX variants calibrated on your clip, measure them on this machine and pick one')
-  .argument('<model>', 'Keras .h5 (Keras 2.x or 3), TF.js graph model.json or .onnx classifier, or a model descriptor (name or .yaml; detectors too)')
+  .argument('<model>', 'Keras .h5 (Keras 2.x or 3), TF.js graph model.json, float .tflite or .onnx classifier, or a model descriptor (name or .yaml; detectors too)')
   .requiredOption('--clip <video>', 'your own footage: calibration and evaluation frames')
+  .option('--compare <models...>', 'other exports of the same network to measure beside visionpipe’s variants (e.g. an int8 .tflite)')
   .option('--out <dir>', 'where variants and report go', 'out/optimize')
   .option('--budget <fraction>', 'minimum agreement with fp32: top-1 for classifiers, box F1 for detectors (default 0.99)', fraction)
   .option('--min-score <fraction>', 'detectors: boxes below this score are not compared (default 0.3)', fraction)

@@ -5,13 +5,14 @@ import { reportError } from './report-error.js';
 /** `visionpipe optimize <model> --clip <video>`. */
 export async function optimizeCommand(
   model: string,
-  flags: { clip: string; out: string; budget?: number; calibrationFrames?: number; evalFrames?: number; minScore?: number; verbose?: boolean },
+  flags: { clip: string; out: string; compare?: string[]; budget?: number; calibrationFrames?: number; evalFrames?: number; minScore?: number; verbose?: boolean },
 ): Promise<number> {
   try {
     const report = await optimizeModel({
       model,
       clip: flags.clip,
       outDir: flags.out,
+      ...(flags.compare === undefined ? {} : { compare: flags.compare }),
       ...(flags.budget === undefined ? {} : { budget: flags.budget }),
       ...(flags.calibrationFrames === undefined ? {} : { calibrationFrames: flags.calibrationFrames }),
       ...(flags.evalFrames === undefined ? {} : { evalFrames: flags.evalFrames }),

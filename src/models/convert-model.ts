@@ -1,41 +1,53 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { VisionpipeError } from '../errors.js';
 import type { ModelDescriptor } from './descriptor-schema.js';
 import { kerasToOnnx } from './keras/keras-to-onnx.js';
 import { readKerasH5 } from './keras/read-keras-h5.js';
 import type { OnnxGraph } from './onnx/onnx-graph.js';
 import { readTfjsGraph } from './tfjs/read-tfjs-graph.js';
+import { readTfliteFile } from './tflite/read-tflite.js';
+import { integerWeightTypeForThisCpu, tfliteToOnnx, type IntegerWeightType } from './tflite/tflite-to-onnx.js';
 import { tfjsToOnnx } from './tfjs/tfjs-to-onnx.js';
 
-/** Imports a Keras .h5 or a TF.js graph model.json into an ONNX graph. */
-export async function importModel(path: string, outputName?: string): Promise<OnnxGraph> {
+/**
+ * Imports a Keras .h5, a TF.js graph model.json or a TFLite .tflite file into an ONNX graph. `int8Weights`: how a
+ * quantized TFLite model's weights are stored (default: what this CPU runs exactly, see integerWeightTypeForThisCpu).
+ */
+export async function importModel(path: string, outputName?: string, int8Weights?: IntegerWeightType): Promise<OnnxGraph> {
   if (/\.h5$|\.hdf5$|\.keras$/i.test(path)) return kerasToOnnx(await readKerasH5(path)).graph;
+  if (/\.tflite$/i.test(path)) return tfliteToOnnx(readTfliteFile(path), basename(path), int8Weights).graph;
   if (path.endsWith('.json')) {
     const tf = readTfjsGraph(path);
     return tfjsToOnnx(outputName === undefined ? tf : { ...tf, outputs: [outputName] }).graph;
   }
   throw new VisionpipeError('VP_MODEL_UNSUPPORTED', 'Cannot convert this kind of model file', {
     value: path,
-    expected: 'a Keras .h5 or a TF.js graph model.json',
+    expected: 'a Keras .h5, a TF.js graph model.json or a TFLite .tflite file',
   });
 }
 
 /** `visionpipe convert`: writes the ONNX file; returns its size in bytes. */
-export async function convertModel(path: string, out: string, outputName?: string): Promise<number> {
-  const bytes = (await importModel(path, outputName)).toBytes();
+export async function convertModel(path: string, out: string, outputName?: string, int8Weights?: IntegerWeightType): Promise<number> {
+  const bytes = (await importModel(path, outputName, int8Weights)).toBytes();
   writeFileSync(out, bytes);
   return bytes.byteLength;
 }
 
 /**
- * The onnx engine on a TF.js descriptor: converts the model once and caches the ONNX file (keyed by the model
- * file's path, size and time), returning a descriptor that points at it.
+ * The onnx engine on a TF.js graph or TFLite descriptor: converts the model once and caches the ONNX file (keyed by
+ * the model file's path, size and time, and for TFLite the integer weight type this CPU wants), returning a
+ * descriptor that points at it.
  */
 export async function asOnnxDescriptor(d: ModelDescriptor, cacheDir = MODEL_CACHE_DIR): Promise<ModelDescriptor> {
   if (d.format === 'onnx') return d;
+  if (d.format === 'tflite') {
+    const weights = integerWeightTypeForThisCpu();
+    const file = await cachedModelFile(d.modelPath, d.name, `tflite|${weights}|v1`, cacheDir, async (partial) => writeFileSync(partial, tfliteToOnnx(readTfliteFile(d.modelPath), d.name, weights).graph.toBytes()));
+    return Object.freeze({ ...d, format: 'onnx', modelPath: file, input: { ...d.input, name: 'input' }, output: { ...d.output, name: 'output' } });
+  }
   if (d.format !== 'tfjs-graph') {
     throw new VisionpipeError('VP_ENGINE_UNAVAILABLE', `The onnx engine cannot run a ${d.format} model ("${d.name}")`, {
       value: 'onnx',

@@ -7,8 +7,11 @@ import { z } from 'zod';
 export const ModelDescriptorSchema = z.strictObject({
   name: z.string().min(1),
   description: z.string().default(''),
-  /** `onnx`: an .onnx file; `tfjs-graph`: a TF.js model.json (graph model); `tfjs-layers`: a TF.js layers model. */
-  format: z.enum(['onnx', 'tfjs-graph', 'tfjs-layers']),
+  /**
+   * `onnx`: an .onnx file; `tfjs-graph`: a TF.js model.json (graph model); `tfjs-layers`: a TF.js layers model;
+   * `tflite`: a TensorFlow Lite .tflite file (float, float16 or int8; run on onnx, converted on first use).
+   */
+  format: z.enum(['onnx', 'tfjs-graph', 'tfjs-layers', 'tflite']),
   /** Relative to the descriptor file, absolute, or `package:<npm package>/<path inside it>`. */
   path: z.string().min(1),
   /** Which engine runs it by default (onnx also runs tfjs-graph models, converted on first use). */

@@ -18,11 +18,11 @@ export function checkModelInput(info: EngineInfo, d: ModelDescriptor, expected: 
 }
 
 /**
- * The onnx and opencv engines read .onnx files and TF.js graph models (converted first); the tfjs engine reads
- * TF.js models.
+ * The onnx and opencv engines read .onnx files, TF.js graph models and TFLite files (converted first); the tfjs
+ * engine reads TF.js models.
  */
 export function checkEngineFormat(engine: EngineName, d: ModelDescriptor): void {
-  const ok = engine === 'tfjs' ? d.format.startsWith('tfjs') : d.format === 'onnx' || d.format === 'tfjs-graph';
+  const ok = engine === 'tfjs' ? d.format.startsWith('tfjs') : d.format === 'onnx' || d.format === 'tfjs-graph' || d.format === 'tflite';
   if (!ok) {
     throw new VisionpipeError('VP_ENGINE_UNAVAILABLE', `The ${engine} engine cannot run a ${d.format} model ("${d.name}")`, {
       value: engine,

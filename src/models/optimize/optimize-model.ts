@@ -1,11 +1,12 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { cv, type Mat } from '../../cv.js';
 import { openVideoFile } from '../../sources/file-source.js';
 import { VisionpipeError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { inputByteLength, preprocessInto, type PreprocessSpec } from '../../preprocess/preprocess-frame.js';
-import type { OnnxGraph } from '../onnx/onnx-graph.js';
+import { importModel } from '../convert-model.js';
+import { readOnnxGraph, type OnnxGraph } from '../onnx/onnx-graph.js';
 import { drawSpeedAgreementChart } from './chart.js';
 import { latencyOf, onnxVariant, runFrames, score, scoreDetections, timeAlternating, type AgreementMetric, type TimedVariant, type VariantScore } from './evaluate-variant.js';
 import { loadOptimizeSubject, type OptimizeSubject } from './optimize-subject.js';
@@ -27,6 +28,11 @@ export interface OptimizeOptions {
   preprocess?: Partial<Pick<PreprocessSpec, 'resize' | 'interpolation' | 'pixelFormat' | 'scale' | 'mean' | 'std'>>;
   /** Detectors: boxes below this score are not compared (default 0.3). */
   minScore?: number;
+  /**
+   * Other exports of the same network (e.g. the TFLite converter's int8 .tflite, or an .onnx), converted and measured
+   * as variants beside visionpipe's own, and picked by the same rule.
+   */
+  compare?: string[];
   logger?: Logger;
 }
 
@@ -124,6 +130,18 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
     } catch (err) {
       log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'OpenCV DNN could not run the fp32 model; its row is left out');
     }
+  }
+  for (const other of options.compare ?? []) {
+    const graph = /\.onnx$/i.test(other) ? readOnnxGraph(readFileSync(other), basename(other)) : await importModel(other);
+    const dimsOk = JSON.stringify(graph.inputs[0]?.dims) === JSON.stringify(fp32.inputs[0]?.dims);
+    if (!dimsOk) {
+      throw new VisionpipeError('VP_MODEL_SHAPE_MISMATCH', `--compare ${basename(other)} takes another input than the model being optimized`, {
+        value: graph.inputs[0]?.dims,
+        expected: `[${fp32.inputs[0]?.dims.join(', ')}] (the same network)`,
+      });
+    }
+    graph.outputs = graph.outputs.slice(0, 1);
+    await measure(`${/\.tflite$/i.test(other) ? 'tflite' : 'file'}-${basename(other).replace(/\.[^.]+$/, '')}`, graph);
   }
   await measure('fp16-weights', fp16Weights(fp32));
   const ranges = await calibrateAll(fp32, calibration, dims);

@@ -20,13 +20,13 @@ export interface OptimizeSubject {
   output: 'probabilities' | 'logits' | 'boxes';
 }
 
-const MODEL_FILE = /\.(h5|hdf5|keras|json|onnx)$/i;
+const MODEL_FILE = /\.(h5|hdf5|keras|json|onnx|tflite)$/i;
 const RAW_DEFAULTS: Omit<PreprocessSpec, 'inputWh' | 'layout'> = {
   dtype: 'float32', resize: 'stretch', interpolation: 'auto', pixelFormat: 'rgb', scale: 1, mean: [0, 0, 0], std: [1, 1, 1], padValue: 114,
 };
 
 /**
- * A Keras .h5, a TF.js graph model.json or an ONNX file (a classifier fed stretched RGB 0..255 frames unless
+ * A Keras .h5, a TF.js graph model.json, a TFLite file or an ONNX file (a classifier fed stretched RGB 0..255 frames unless
  * `preprocess` says otherwise), or a model descriptor (name in models/ or .yaml path), which also says how to
  * preprocess and whether the model classifies or detects.
  */
@@ -36,11 +36,11 @@ export async function loadOptimizeSubject(model: string, preprocess: Partial<Pre
     const graph = /\.onnx$/i.test(model) ? readOnnxGraph(readFileSync(model), basename(model)) : await importModel(model);
     const { layout, hw } = inputGeometry(graph, model);
     const spec: PreprocessSpec = { ...RAW_DEFAULTS, inputWh: [hw[1], hw[0]], layout, ...preprocess };
-    return { stem: basename(model).replace(MODEL_FILE, ''), graph: onlyFirstOutput(graph), spec, dims: inputDims(spec), task: 'classification', output: 'probabilities' };
+    return { stem: basename(model).replace(MODEL_FILE, ''), graph: onlyFirstOutput(floatOnly(graph, model)), spec, dims: inputDims(spec), task: 'classification', output: 'probabilities' };
   }
   const descriptorLike = /\.ya?ml$/i.test(model) || !/[/\\.]/.test(model);
   if (!descriptorLike) {
-    const expected = 'a Keras .h5, a TF.js model.json, an .onnx file, or a descriptor (a name in models/ or a .yaml path)';
+    const expected = 'a Keras .h5, a TF.js model.json, a .tflite file, an .onnx file, or a descriptor (a name in models/ or a .yaml path)';
     if (existsSync(model)) throw new VisionpipeError('VP_MODEL_UNSUPPORTED', 'visionpipe optimize cannot read this kind of file', { value: model, expected, hint: 'Convert the model to one of those first.' });
     throw new VisionpipeError('VP_MODEL_NOT_FOUND', 'No such model file', { value: model, expected, hint: 'Check the path of the model file.' });
   }
@@ -64,7 +64,7 @@ async function fromDescriptor(d: ModelDescriptor, preprocess: Partial<Preprocess
     if (out === undefined) throw new VisionpipeError('VP_MODEL_SHAPE_MISMATCH', `The model has no output "${d.output.name}"`, { value: graph.outputs.map((o) => o.name) });
     graph.outputs = [out];
   }
-  graph = onlyFirstOutput(graph);
+  graph = onlyFirstOutput(floatOnly(graph, d.modelPath));
   const spec: PreprocessSpec = { ...preprocessSpecOf(d), ...preprocess };
   return {
     stem: d.name,
@@ -74,6 +74,17 @@ async function fromDescriptor(d: ModelDescriptor, preprocess: Partial<Preprocess
     task: d.task,
     output: d.task === 'detection' ? 'boxes' : d.output.decoder === 'logits' ? 'logits' : 'probabilities',
   };
+}
+
+/** optimize quantizes a float model itself: an already quantized one (an int8 .tflite) is a comparison, not a start. */
+function floatOnly(g: OnnxGraph, model: string): OnnxGraph {
+  if (g.nodes.some((n) => n.op === 'QuantizeLinear')) {
+    throw new VisionpipeError('VP_MODEL_UNSUPPORTED', 'visionpipe optimize starts from a float model; this one is already quantized', {
+      value: model,
+      hint: 'Give optimize the float model (e.g. the float .tflite or the .h5) and this file with --compare, to see it beside visionpipe’s own int8.',
+    });
+  }
+  return g;
 }
 
 function onlyFirstOutput(g: OnnxGraph): OnnxGraph {
