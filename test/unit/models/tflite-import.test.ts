@@ -203,3 +203,51 @@ describe('TFLite importer: each op against TFLite’s own interpreter', () => {
     expect(graph.nodes.find((n) => n.op === 'MaxPool')!.inputs[0]).toMatch(/^q__/);
   });
 });
+
+describe('TFLite importer: bad files, one clear error each', () => {
+  const tiny = (op: string, version?: number): WModel => {
+    const b = new ModelBuilder();
+    const x = b.tensor('image', [1, 4, 4, 4]);
+    const y = b.tensor('moved_to_depth', [1, 2, 2, 16]);
+    b.op(op, [x], [y], op === 'SPACE_TO_DEPTH' ? [['i32', 2]] : undefined);
+    return { ...b.model([x], [y]), ...(version === undefined ? {} : { version }) };
+  };
+  const errorOf = (bytes: Uint8Array) => {
+    try {
+      tfliteToOnnx(parseTflite(bytes, 'model.tflite'));
+    } catch (err) {
+      return err as Error & { code?: string };
+    }
+    throw new Error('no error');
+  };
+
+  it('not a FlatBuffer (an ONNX file, a text file, an empty file): VP_MODEL_INVALID naming what is at the identifier bytes', () => {
+    const onnxLike = Uint8Array.from([0x08, 0x07, 0x12, 0x0a, 0x76, 0x69, 0x73, 0x69, 0x6f, 0x6e]);
+    for (const bytes of [onnxLike, new TextEncoder().encode('<html>not found</html>'), new Uint8Array(0)]) {
+      const err = errorOf(bytes);
+      expect(err.code).toBe('VP_MODEL_INVALID');
+      expect(err.message).toMatch(/model\.tflite is not a TensorFlow Lite model: no "TFL3" FlatBuffer identifier/);
+    }
+  });
+
+  it('an unknown schema version: VP_MODEL_INVALID with the version found and the one expected', () => {
+    const err = errorOf(writeTflite(tiny('RELU', 2)));
+    expect(err.code).toBe('VP_MODEL_INVALID');
+    expect(err.message).toMatch(/schema version 2[\s\S]*expected version 3/);
+  });
+
+  it('an unsupported op: VP_MODEL_UNSUPPORTED naming the op, the operator and the tensor it writes, and the supported list', () => {
+    const err = errorOf(writeTflite(tiny('SPACE_TO_DEPTH')));
+    expect(err.code).toBe('VP_MODEL_UNSUPPORTED');
+    expect(err.message).toMatch(/operator #0 \(SPACE_TO_DEPTH, writing tensor "moved_to_depth"\)[\s\S]*Supported: CONV_2D/);
+  });
+
+  it('a truncated file: VP_MODEL_INVALID at every cut of a small model (nothing is read past the end)', () => {
+    const bytes = writeTflite(tiny('RELU'));
+    expect(() => tfliteToOnnx(parseTflite(bytes))).not.toThrow();
+    for (let keep = 8; keep < bytes.byteLength; keep += 7) {
+      const err = errorOf(bytes.subarray(0, keep));
+      expect(err.code, `cut at ${keep} of ${bytes.byteLength}`).toBe('VP_MODEL_INVALID');
+    }
+  });
+});
