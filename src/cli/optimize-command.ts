@@ -19,9 +19,10 @@ export async function optimizeCommand(
       ...(flags.minScore === undefined ? {} : { minScore: flags.minScore }),
       logger: createLogger(flags.verbose === true ? 'debug' : 'info'),
     });
+    const width = Math.max(16, ...report.variants.map((v) => v.name.length));
     for (const v of report.variants) {
       process.stdout.write(
-        `${v.name === report.picked ? '*' : ' '} ${v.name.padEnd(16)} ${report.metric} ${(100 * v.agreement).toFixed(1).padStart(5)} %${detail(v)}  ${v.meanMs.toFixed(2).padStart(8)} ms  ${(v.sizeBytes / 1024).toFixed(0).padStart(7)} KiB  ${v.file}\n`,
+        `${v.name === report.picked ? '*' : ' '} ${v.name.padEnd(width)} ${report.metric} ${(100 * v.agreement).toFixed(1).padStart(5)} %${detail(v)}  ${v.meanMs.toFixed(2).padStart(8)} ms  ${(v.sizeBytes / 1024).toFixed(0).padStart(7)} KiB  ${v.file}\n`,
       );
     }
     for (const p of report.precisionSweep ?? []) process.stdout.write(`  simulated ${String(p.bits).padStart(2)} bits: ${report.metric} ${(100 * p.agreement).toFixed(1)} %\n`);

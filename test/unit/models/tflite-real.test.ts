@@ -178,6 +178,20 @@ describe.skipIf(!HAS_SHARED)('TFLite importer on the real MLPerf Tiny ResNet (fl
     expect(int8.filter((l, i) => l === fp32[i]).length).toBeGreaterThanOrEqual(28);
   });
 
+  it('visionpipe optimize on the float .tflite measures the TFLite int8 export (--compare) beside its own variants, in the same run', () => {
+    const out = join(dir, 'optimize');
+    const r = runCli(['optimize', FLOAT, '--clip', VTEST, '--out', out, '--compare', INT8, '--calibration-frames', '16', '--eval-frames', '60', '--budget', '0.9']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { variants: Array<{ name: string; agreement: number; meanMs: number; sizeBytes: number }> };
+    const names = report.variants.map((v) => v.name);
+    expect(names).toEqual(expect.arrayContaining(['fp32', 'tflite-pretrainedResnet_quant', 'int8-minmax', 'int8-percentile']));
+    const tfliteInt8 = report.variants.find((v) => v.name === 'tflite-pretrainedResnet_quant')!;
+    expect(tfliteInt8.agreement).toBeGreaterThanOrEqual(0.9);
+    expect(tfliteInt8.meanMs).toBeGreaterThan(0);
+    expect(tfliteInt8.sizeBytes).toBeLessThan(0.4 * report.variants[0]!.sizeBytes);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('tflite-pretrainedResnet_quant');
+  });
+
   it('a truncated .tflite is one VP_MODEL_INVALID (CLI: exit 1, nothing written); optimize refuses an int8 model as its starting point', () => {
     const bytes = readFileSync(FLOAT);
     for (const keep of [0.5, 0.95]) {
