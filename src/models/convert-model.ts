@@ -9,7 +9,7 @@ import { readKerasH5 } from './keras/read-keras-h5.js';
 import type { OnnxGraph } from './onnx/onnx-graph.js';
 import { readTfjsGraph } from './tfjs/read-tfjs-graph.js';
 import { readTfliteFile } from './tflite/read-tflite.js';
-import { integerWeightTypeForThisCpu, tfliteToOnnx, type IntegerWeightType } from './tflite/tflite-to-onnx.js';
+import { integerWeightTypeForThisCpu, TFLITE_CONVERTER_VERSION, tfliteToOnnx, type IntegerWeightType } from './tflite/tflite-to-onnx.js';
 import { tfjsToOnnx } from './tfjs/tfjs-to-onnx.js';
 
 /**
@@ -18,7 +18,7 @@ import { tfjsToOnnx } from './tfjs/tfjs-to-onnx.js';
  */
 export async function importModel(path: string, outputName?: string, int8Weights?: IntegerWeightType): Promise<OnnxGraph> {
   if (/\.h5$|\.hdf5$|\.keras$/i.test(path)) return kerasToOnnx(await readKerasH5(path)).graph;
-  if (/\.tflite$/i.test(path)) return tfliteToOnnx(readTfliteFile(path), basename(path), int8Weights).graph;
+  if (/\.tflite$/i.test(path)) return tfliteToOnnx(readTfliteFile(path), basename(path), int8Weights, outputName).graph;
   if (path.endsWith('.json')) {
     const tf = readTfjsGraph(path);
     return tfjsToOnnx(outputName === undefined ? tf : { ...tf, outputs: [outputName] }).graph;
@@ -45,7 +45,8 @@ export async function asOnnxDescriptor(d: ModelDescriptor, cacheDir = MODEL_CACH
   if (d.format === 'onnx') return d;
   if (d.format === 'tflite') {
     const weights = integerWeightTypeForThisCpu();
-    const file = await cachedModelFile(d.modelPath, d.name, `tflite|${weights}|v1`, cacheDir, async (partial) => writeFileSync(partial, tfliteToOnnx(readTfliteFile(d.modelPath), d.name, weights).graph.toBytes()));
+    const key = `tflite|${weights}|${d.output.name ?? ''}|v${TFLITE_CONVERTER_VERSION}`;
+    const file = await cachedModelFile(d.modelPath, d.name, key, cacheDir, async (partial) => writeFileSync(partial, tfliteToOnnx(readTfliteFile(d.modelPath), d.name, weights, d.output.name).graph.toBytes()));
     return Object.freeze({ ...d, format: 'onnx', modelPath: file, input: { ...d.input, name: 'input' }, output: { ...d.output, name: 'output' } });
   }
   if (d.format !== 'tfjs-graph') {

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { cv, type Mat } from '../../cv.js';
 import { openVideoFile } from '../../sources/file-source.js';
@@ -83,6 +83,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
   const minScore = options.minScore ?? 0.3;
   const subject = await loadOptimizeSubject(options.model, options.preprocess);
   const { graph: fp32, spec, dims, stem } = subject;
+  const others = await importComparisons(options.compare ?? [], fp32);
   const calibrationCount = options.calibrationFrames ?? 64;
   const evalCount = options.evalFrames ?? 300;
   const { calibration, evaluation } = await sampleFrames(options.clip, spec, calibrationCount, evalCount);
@@ -131,18 +132,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
       log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'OpenCV DNN could not run the fp32 model; its row is left out');
     }
   }
-  for (const other of options.compare ?? []) {
-    const graph = /\.onnx$/i.test(other) ? readOnnxGraph(readFileSync(other), basename(other)) : await importModel(other);
-    const dimsOk = JSON.stringify(graph.inputs[0]?.dims) === JSON.stringify(fp32.inputs[0]?.dims);
-    if (!dimsOk) {
-      throw new VisionpipeError('VP_MODEL_SHAPE_MISMATCH', `--compare ${basename(other)} takes another input than the model being optimized`, {
-        value: graph.inputs[0]?.dims,
-        expected: `[${fp32.inputs[0]?.dims.join(', ')}] (the same network)`,
-      });
-    }
-    graph.outputs = graph.outputs.slice(0, 1);
-    await measure(`${/\.tflite$/i.test(other) ? 'tflite' : 'file'}-${basename(other).replace(/\.[^.]+$/, '')}`, graph);
-  }
+  for (const { name, graph } of others) await measure(name, graph);
   await measure('fp16-weights', fp16Weights(fp32));
   const ranges = await calibrateAll(fp32, calibration, dims);
   const minmax = await measure('int8-minmax', await quantizeQdq(fp32, { calibration, dims, method: 'minmax', ranges }));
@@ -193,6 +183,30 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
   writeFileSync(join(options.outDir, 'report.md'), formatReport(report));
   await drawSpeedAgreementChart(variants, budget, report.metric === 'box-f1' ? 'box F1 agreement with fp32' : 'top-1 agreement with fp32', join(options.outDir, 'chart.png'));
   return report;
+}
+
+/**
+ * `--compare` files, imported before any frame is read (a wrong path or another network fails at once): same input
+ * as the model being optimized, first output only, each under a unique variant name.
+ */
+async function importComparisons(files: readonly string[], fp32: OnnxGraph): Promise<Array<{ name: string; graph: OnnxGraph }>> {
+  const out: Array<{ name: string; graph: OnnxGraph }> = [];
+  for (const file of files) {
+    if (!existsSync(file)) throw new VisionpipeError('VP_MODEL_NOT_FOUND', 'A --compare model file does not exist', { value: file, hint: 'Check the path given to --compare.' });
+    const graph = /\.onnx$/i.test(file) ? readOnnxGraph(readFileSync(file), basename(file)) : await importModel(file);
+    if (JSON.stringify(graph.inputs[0]?.dims) !== JSON.stringify(fp32.inputs[0]?.dims)) {
+      throw new VisionpipeError('VP_MODEL_SHAPE_MISMATCH', `--compare ${basename(file)} takes another input than the model being optimized`, {
+        value: graph.inputs[0]?.dims,
+        expected: `[${fp32.inputs[0]?.dims.join(', ')}] (the same network)`,
+      });
+    }
+    graph.outputs = graph.outputs.slice(0, 1);
+    const base = `${/\.tflite$/i.test(file) ? 'tflite' : 'file'}-${basename(file).replace(/\.[^.]+$/, '')}`;
+    let name = base;
+    for (let i = 2; out.some((o) => o.name === name); i++) name = `${base}-${i}`;
+    out.push({ name, graph });
+  }
+  return out;
 }
 
 /**

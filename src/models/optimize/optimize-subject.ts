@@ -78,7 +78,7 @@ async function fromDescriptor(d: ModelDescriptor, preprocess: Partial<Preprocess
 
 /** optimize quantizes a float model itself: an already quantized one (an int8 .tflite) is a comparison, not a start. */
 function floatOnly(g: OnnxGraph, model: string): OnnxGraph {
-  if (g.nodes.some((n) => n.op === 'QuantizeLinear')) {
+  if (g.nodes.some((n) => n.op === 'QuantizeLinear' || n.op === 'DequantizeLinear')) {
     throw new VisionpipeError('VP_MODEL_UNSUPPORTED', 'visionpipe optimize starts from a float model; this one is already quantized', {
       value: model,
       hint: 'Give optimize the float model (e.g. the float .tflite or the .h5) and this file with --compare, to see it beside visionpipe’s own int8.',

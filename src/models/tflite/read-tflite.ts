@@ -15,6 +15,8 @@ import { VisionpipeError } from '../../errors.js';
 const TENSOR_TYPES = ['float32', 'float16', 'int32', 'uint8', 'int64', 'string', 'bool', 'int16', 'complex64', 'int8', 'float64', 'complex128', 'uint64', 'resource', 'variant', 'uint32', 'uint16', 'int4'] as const;
 export type TfliteType = (typeof TENSOR_TYPES)[number];
 
+const ELEMENT_BYTES: Partial<Record<TfliteType, number>> = { float32: 4, float16: 2, int32: 4, uint8: 1, int64: 8, bool: 1, int16: 2, int8: 1, float64: 8, uint32: 4, uint16: 2, uint64: 8 };
+
 /** The schema version this reader knows (Model.version; "TFL3" files carry 3). */
 export const TFLITE_SCHEMA_VERSION = 3;
 
@@ -93,7 +95,7 @@ export function readTfliteFile(path: string): TfliteModel {
   try {
     bytes = readFileSync(path);
   } catch (cause) {
-    throw new VisionpipeError('VP_MODEL_NOT_FOUND', 'Cannot read the TFLite model file', { value: path, cause });
+    throw new VisionpipeError('VP_MODEL_NOT_FOUND', 'Cannot read the TFLite model file', { value: path, cause, hint: 'Check the path of the .tflite file.' });
   }
   return parseTflite(bytes, path);
 }
@@ -146,10 +148,20 @@ function readModel(r: Reader): TfliteModel {
     if (bufferIndex !== 0 && buffer === undefined) throw new RangeError(`tensor ${index} names buffer ${bufferIndex} of ${buffers.length}`);
     let data = buffer?.bytes(0) ?? null;
     if (buffer !== undefined && data === null && buffer.long(1) > 1) data = r.slice(buffer.long(1), buffer.long(2));
+    const name = t.string(3) ?? `tensor_${index}`;
+    if (t.table(6) !== null) throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `${r.source}: tensor "${name}" is stored sparse, which the importer does not read`, { value: name, hint: 'Export the model without sparsity (TFLite densifies it at load; convert a dense export).' });
+    const shape = t.ints(0);
+    const size = ELEMENT_BYTES[type];
+    if (data !== null && data.byteLength > 0 && size !== undefined && data.byteLength !== size * shape.reduce((a, d) => a * d, 1)) {
+      throw new VisionpipeError('VP_MODEL_INVALID', `${r.source}: constant "${name}" holds ${data.byteLength} bytes, but its shape [${shape.join(', ')}] of ${type} needs ${size * shape.reduce((a, d) => a * d, 1)}`, {
+        value: data.byteLength,
+        hint: 'The file is damaged or was written by a broken tool: export it again.',
+      });
+    }
     const q = t.table(4);
     const scale = q?.floats(2) ?? new Float32Array(0);
     const quant = q !== null && scale.length > 0 ? { scale, zeroPoint: q.longs(3), axis: q.int(6, 0) } : null;
-    return { index, name: t.string(3) ?? `tensor_${index}`, shape: t.ints(0), type, data: data !== null && data.byteLength > 0 ? data : null, quant };
+    return { index, name, shape, type, data: data !== null && data.byteLength > 0 ? data : null, quant };
   });
   const operators = main.tables(3).map((o, index): TfliteOperator => {
     const codeIndex = o.uint(0, 0);
@@ -157,6 +169,7 @@ function readModel(r: Reader): TfliteModel {
     if (code === undefined) throw new RangeError(`operator ${index} names op code ${codeIndex} of ${codes.length}`);
     const inputs = o.ints(1);
     const outputs = o.ints(2);
+    if (outputs.length === 0) throw new VisionpipeError('VP_MODEL_INVALID', `${r.source}: operator #${index} (${code.name}) writes no tensor`, { hint: 'The file is damaged: export it again.' });
     for (const t of [...inputs, ...outputs]) if (t >= tensors.length || t < -1) throw new RangeError(`operator ${index} names tensor ${t} of ${tensors.length}`);
     return { index, op: code.name, version: code.version, inputs, outputs, options: o.table(4) };
   });

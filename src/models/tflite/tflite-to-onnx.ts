@@ -20,8 +20,13 @@ import type { TfliteModel, TfliteOperator, TfliteQuantization, TfliteTensor, Tfl
  * and output stay float: a quantized input is quantized inside the graph with its own parameters (an int8 input with
  * scale 1 and zero point −128 takes raw 0..255 pixels like the float model), and outputs are dequantized.
  */
-export function tfliteToOnnx(model: TfliteModel, name = 'tflite', weightType: IntegerWeightType = integerWeightTypeForThisCpu()): { graph: OnnxGraph; inputShape: number[]; outputShapes: number[][] } {
-  return new Converter(model, name, weightType).run();
+export function tfliteToOnnx(
+  model: TfliteModel,
+  name = 'tflite',
+  weightType: IntegerWeightType = integerWeightTypeForThisCpu(),
+  outputName?: string,
+): { graph: OnnxGraph; inputShape: number[]; outputShapes: number[][] } {
+  return new Converter(model, name, weightType, outputName).run();
 }
 
 export type IntegerWeightType = 'int8' | 'uint8';
@@ -77,12 +82,27 @@ class Converter {
   private readonly g: OnnxGraph;
   private readonly vals = new Map<number, Val>();
 
+  private readonly outputs: number[];
+
   constructor(
     private readonly m: TfliteModel,
     name: string,
-    private readonly weightType: 'int8' | 'uint8' = 'int8',
+    private readonly weightType: IntegerWeightType,
+    outputName: string | undefined,
   ) {
     this.g = new OnnxGraph(name);
+    if (outputName === undefined) this.outputs = m.outputs;
+    else {
+      const t = m.tensors.find((x) => x.name === outputName && m.operators.some((o) => o.outputs.includes(x.index)));
+      if (t === undefined) {
+        throw new VisionpipeError('VP_MODEL_SHAPE_MISMATCH', `The TFLite model computes no tensor named "${outputName}"`, {
+          value: outputName,
+          expected: `one of its outputs: ${m.outputs.map((i) => `"${m.tensors[i]?.name}"`).join(', ')} (or another tensor an operator writes)`,
+          hint: "Fix output.name in the descriptor (or --output-node), or leave it out to use the model's first output.",
+        });
+      }
+      this.outputs = [t.index];
+    }
   }
 
   run(): { graph: OnnxGraph; inputShape: number[]; outputShapes: number[][] } {
@@ -92,13 +112,14 @@ class Converter {
     if (inT.shape.some((d) => !(d > 0))) throw new VisionpipeError('VP_MODEL_UNSUPPORTED', 'Only fixed-size inputs can be converted', { value: inT.shape });
     g.inputs.push({ name: 'input', dims: inT.shape });
     if (inT.type === 'float32') this.vals.set(inT.index, floatVal('input', inT.shape, 'nhwc'));
-    else if (isQuantized(inT)) this.vals.set(inT.index, { ...this.quantize('input', 'nhwc', inT), fromFloat: 'input' } as Val);
-    else throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `The TFLite input "${inT.name}" is ${inT.type} without quantization parameters`, { value: inT.type, expected: 'a float32 or a quantized int8 / uint8 input' });
+    else if (isQuantized(inT) && (inT.type === 'int8' || inT.type === 'uint8')) this.vals.set(inT.index, { ...this.quantize('input', 'nhwc', inT), fromFloat: 'input' } as Val);
+    else throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `The TFLite input "${inT.name}" is ${inT.type}${isQuantized(inT) ? '' : ' without quantization parameters'}`, { value: inT.type, expected: 'a float32 or a quantized int8 / uint8 input' });
+    if (this.outputs.length === 0) throw new VisionpipeError('VP_MODEL_INVALID', 'The TFLite model lists no outputs', { hint: 'Re-export the model; its main subgraph names no output tensor.' });
 
     for (const op of m.operators) this.convert(op);
 
     const outputShapes: number[][] = [];
-    m.outputs.forEach((index, i) => {
+    this.outputs.forEach((index, i) => {
       const t = this.tensor(index);
       const v = this.val(index, undefined);
       const outName = i === 0 ? 'output' : `output_${i}`;
@@ -125,7 +146,9 @@ class Converter {
     if (t.data === null) {
       throw op === undefined
         ? new VisionpipeError('VP_MODEL_INVALID', `The TFLite output "${t.name}" is never computed`, { value: t.name })
-        : unsupported(op, this.m, `its input "${t.name}" is neither computed before it nor a constant`);
+        : new VisionpipeError('VP_MODEL_INVALID', `TFLite operator #${op.index} (${op.op}) reads "${t.name}", which is neither computed before it nor a constant`, {
+            hint: 'Re-export the model: its operators are not in execution order, or a constant lost its data.',
+          });
     }
     const v: Val = { kind: 'const', tensor: t, shape: t.shape, views: new Map() };
     this.vals.set(index, v);
@@ -411,6 +434,7 @@ class Converter {
   private conv(op: TfliteOperator, x: Val, w: Val, bias: Val | null, outT: TfliteTensor): Val {
     const o = op.options;
     const depthwise = op.op === 'DEPTHWISE_CONV_2D';
+    if (x.shape.length !== 4 || w.shape.length !== 4) throw unsupported(op, this.m, 'an image or filter that is not 4-D');
     if (w.kind !== 'const') throw unsupported(op, this.m, 'a filter that is not a constant');
     // CONV_2D filters are [cout, kh, kw, cin] (OHWI); depthwise ones [1, kh, kw, cout]. ONNX wants [cout, cin/group, kh, kw].
     const [d0 = 1, kh = 1, kw = 1, d3 = 1] = w.shape;
@@ -421,11 +445,13 @@ class Converter {
     const act = depthwise ? (o?.int8(4) ?? 0) : (o?.int8(3) ?? 0);
     const geo = windowGeometry([x.shape[1]!, x.shape[2]!], [kh, kw], stride, dil, (o?.int8(0) ?? 0) === 0 ? 'same' : 'valid');
     if (geo === null) throw unsupported(op, this.m, 'padding');
+    // A CONV_2D filter with fewer input channels than the image is a grouped convolution (Keras Conv2D(groups=g)).
+    const group = depthwise ? cin : cin / d3;
+    if (!Number.isInteger(group) || cout % group !== 0) throw unsupported(op, this.m, `${cout} output channels and ${depthwise ? cout : d3} filter channels for ${cin} input channels`);
     const wName = this.weights(op, w, depthwise ? [3, 0, 1, 2] : [0, 3, 1, 2], depthwise ? 3 : 0);
     const inputs = [this.floatIn(x, 'nchw'), wName];
     if (bias !== null) inputs.push(this.biasIn(op, bias));
-    const y = this.g.add('Conv', inputs, { kernel_shape: [kh, kw], strides: stride, dilations: dil, pads: geo.pads, group: depthwise ? cin : 1 });
-    if (depthwise && cout % cin !== 0) throw unsupported(op, this.m, `${cout} output channels for ${cin} input channels`);
+    const y = this.g.add('Conv', inputs, { kernel_shape: [kh, kw], strides: stride, dilations: dil, pads: geo.pads, group });
     return this.output(op, outT, this.activation(op, y, act), 'nchw');
   }
 
@@ -485,6 +511,7 @@ class Converter {
 
   private pool(op: TfliteOperator, x: Val, outT: TfliteTensor): Val {
     const o = op.options;
+    if (x.shape.length !== 4) throw unsupported(op, this.m, 'an input that is not 4-D [N, H, W, C]');
     const stride: [number, number] = [o?.int(2, 1) ?? 1, o?.int(1, 1) ?? 1];
     const k: [number, number] = [o?.int(4, 1) ?? 1, o?.int(3, 1) ?? 1];
     const geo = windowGeometry([x.shape[1]!, x.shape[2]!], k, stride, [1, 1], (o?.int8(0) ?? 0) === 0 ? 'same' : 'valid');
@@ -545,28 +572,46 @@ class Converter {
 
   private stridedSlice(op: TfliteOperator, x: Val, ins: Array<Val | null>, outT: TfliteTensor): Val {
     const o = op.options;
-    const [begin, end, strides] = [1, 2, 3].map((i) => this.ints(op, ins[i] ?? (undefined as never)));
+    const arg = (i: number, what: string) => {
+      const v = ins[i];
+      if (v === null || v === undefined) throw unsupported(op, this.m, `its ${what} input is missing`);
+      return this.ints(op, v);
+    };
+    const [begin, end, strides] = [arg(1, 'begin'), arg(2, 'end'), arg(3, 'strides')];
     if ((o?.int(2) ?? 0) !== 0 || (o?.int(3) ?? 0) !== 0) throw unsupported(op, this.m, 'ellipsis or new-axis masks');
     const [bm, em, sm] = [o?.int(0) ?? 0, o?.int(1) ?? 0, o?.int(4) ?? 0];
     const offset = o?.bool(5) ?? false;
     const starts: number[] = [];
     const ends: number[] = [];
     const steps: number[] = [];
-    begin!.forEach((b, i) => {
+    const counts: number[] = [];
+    begin.forEach((b, i) => {
       const dim = x.shape[i]!;
-      const step = strides![i] ?? 1;
+      let step = strides[i] ?? 1;
       if (step === 0) throw unsupported(op, this.m, 'a stride of 0');
-      let s = bm & (1 << i) ? (step > 0 ? 0 : dim - 1) : b < 0 ? b + dim : b;
-      const rawEnd = offset ? b + (end![i] ?? 0) : (end![i] ?? dim);
-      let e = em & (1 << i) ? (step > 0 ? dim : -dim - 1) : rawEnd < 0 ? rawEnd + dim : rawEnd;
+      // TensorFlow's rule: negative indices count from the end, then clamp to [0, dim] going forward and to
+      // [-1, dim - 1] going backward, where -1 is "before the first element".
+      const norm = (v: number) => (v < 0 ? v + dim : v);
+      const clamp = (v: number) => (step > 0 ? Math.min(Math.max(v, 0), dim) : Math.min(Math.max(v, -1), dim - 1));
+      let s = bm & (1 << i) ? (step > 0 ? 0 : dim - 1) : clamp(norm(b));
+      const rawEnd = offset ? b + (end[i] ?? 0) : (end[i] ?? dim);
+      let e = em & (1 << i) ? (step > 0 ? dim : -1) : clamp(norm(rawEnd));
       if (sm & (1 << i)) {
-        s = b < 0 ? b + dim : b;
+        s = norm(b);
         e = s + 1;
+        step = 1;
       }
-      starts.push(s);
-      ends.push(e);
-      steps.push(sm & (1 << i) ? 1 : step);
+      counts.push(Math.max(0, Math.ceil((e - s) / step)));
+      // ONNX reads a negative index from the end; "before the first element" is -dim - 1 there.
+      starts.push(s < 0 ? -dim - 1 : s);
+      ends.push(e < 0 ? -dim - 1 : e);
+      steps.push(step);
     });
+    const kept = counts.filter((_, i) => !(sm & (1 << i))).concat(x.shape.slice(begin.length));
+    if (kept.includes(0)) throw unsupported(op, this.m, 'an empty slice');
+    if (kept.join(',') !== outT.shape.join(',')) {
+      throw new VisionpipeError('VP_MODEL_INVALID', `TFLite operator #${op.index} (STRIDED_SLICE) gives [${kept.join(', ')}], but the file says its output "${outT.name}" is [${outT.shape.join(', ')}]`, { value: outT.shape });
+    }
     const c = (v: number[]) => this.g.constant('slice', [v.length], BigInt64Array.from(v.map(BigInt)), DataType.INT64);
     const axes = starts.map((_, i) => i);
     const shape = this.g.constant('slice_shape', [outT.shape.length], BigInt64Array.from(outT.shape.map(BigInt)), DataType.INT64);
@@ -583,11 +628,14 @@ function layoutOf(v: Val): Layout {
 }
 
 function isQuantized(t: TfliteTensor): boolean {
-  return t.quant !== null && t.quant.scale.length > 0;
+  return t.quant !== null && t.quant.scale.length > 0 && (t.type === 'int8' || t.type === 'uint8' || t.type === 'int32' || t.type === 'int16');
 }
 
 function quantParams(t: TfliteTensor): QuantParams {
   const q = t.quant as TfliteQuantization;
+  if (q.scale.length > 1 && t.shape[q.axis] !== q.scale.length) {
+    throw new VisionpipeError('VP_MODEL_INVALID', `The TFLite tensor "${t.name}" has ${q.scale.length} scales along axis ${q.axis}, which has ${t.shape[q.axis] ?? 'no'} channels`, { value: t.shape });
+  }
   const zeroPoint = q.zeroPoint.length === q.scale.length ? q.zeroPoint : Array.from(q.scale, (_, i) => q.zeroPoint[i] ?? q.zeroPoint[0] ?? 0);
   return { scale: q.scale, zeroPoint, axis: q.axis, type: t.type };
 }
@@ -684,6 +732,9 @@ function permute<T extends Typed>(data: T, shape: number[], perm: number[]): T {
   }
   return out;
 }
+
+/** Bumped when the converter's output changes, so cached conversions are made again. */
+export const TFLITE_CONVERTER_VERSION = 2;
 
 /** TFLite tensor names can be long ";"-joined lists of fused TF names; keep the first for readability. */
 function safeName(name: string): string {

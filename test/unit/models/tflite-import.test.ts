@@ -204,6 +204,32 @@ describe('TFLite importer: each op against TFLite’s own interpreter', () => {
   });
 });
 
+describe('TFLite importer: cases a review found', () => {
+  it('a grouped CONV_2D (filter channels < image channels, Keras groups=2) and a STRIDED_SLICE reversing an axis with an end below −dim match TFLite', async () => {
+    const b = new ModelBuilder();
+    const x = b.tensor('x', [1, 5, 5, 4]);
+    const conv = b.tensor('conv', [1, 5, 5, 6]);
+    b.op('CONV_2D', [x, b.weights('w', [6, 3, 3, 2]), b.weights('b', [6])], [conv], [['i8', 0], ['i32', 1], ['i32', 1], ['i8', 0]]);
+    const rev = b.tensor('rev', [1, 5, 5, 6]);
+    b.op('STRIDED_SLICE', [conv, b.ints('begin', [0, 0, -1, 0]), b.ints('end', [1, 5, -7, 6]), b.ints('strides', [1, 1, -1, 1])], [rev], [['i32', 0], ['i32', 0], ['i32', 0], ['i32', 0], ['i32', 0]]);
+    const { results } = await runBoth(b.model([x], [rev]), randomInputs(3, 5 * 5 * 4, -1, 1, 3));
+    for (const r of results) expect(maxAbsDiff(r.onnx, r.tflite)).toBeLessThan(1e-5);
+  });
+
+  it('output.name picks any tensor an operator writes; an unknown name lists the outputs', () => {
+    const b = new ModelBuilder();
+    const x = b.tensor('x', [1, 2, 2, 3]);
+    const relu = b.tensor('first', [1, 2, 2, 3]);
+    b.op('RELU', [x], [relu]);
+    const tanh = b.tensor('second', [1, 2, 2, 3]);
+    b.op('TANH', [relu], [tanh]);
+    const m = parseTflite(writeTflite(b.model([x], [relu, tanh])));
+    expect(tfliteToOnnx(m, 't', 'uint8', 'second').graph.nodes.at(-1)).toMatchObject({ op: 'Identity', outputs: ['output'] });
+    expect(tfliteToOnnx(m, 't', 'uint8', 'second').graph.outputs).toHaveLength(1);
+    expect(() => tfliteToOnnx(m, 't', 'uint8', 'third')).toThrow(/computes no tensor named "third"[\s\S]*"first", "second"/);
+  });
+});
+
 describe('TFLite importer: bad files, one clear error each', () => {
   const tiny = (op: string, version?: number): WModel => {
     const b = new ModelBuilder();
@@ -240,6 +266,16 @@ describe('TFLite importer: bad files, one clear error each', () => {
     const err = errorOf(writeTflite(tiny('SPACE_TO_DEPTH')));
     expect(err.code).toBe('VP_MODEL_UNSUPPORTED');
     expect(err.message).toMatch(/operator #0 \(SPACE_TO_DEPTH, writing tensor "moved_to_depth"\)[\s\S]*Supported: CONV_2D/);
+  });
+
+  it('a constant whose bytes do not fit its shape: VP_MODEL_INVALID with both sizes', () => {
+    const b = new ModelBuilder();
+    const x = b.tensor('x', [1, 2, 2, 2]);
+    const y = b.tensor('y', [1, 2, 2, 3]);
+    b.op('CONV_2D', [x, b.tensor('w', [3, 1, 1, 2], { data: bytesOf(new Float32Array(2)) })], [y], [['i8', 1], ['i32', 1], ['i32', 1], ['i8', 0]]);
+    const err = errorOf(writeTflite(b.model([x], [y])));
+    expect(err.code).toBe('VP_MODEL_INVALID');
+    expect(err.message).toMatch(/constant "w" holds 8 bytes, but its shape \[3, 1, 1, 2\] of float32 needs 24/);
   });
 
   it('a truncated file: VP_MODEL_INVALID at every cut of a small model (nothing is read past the end)', () => {

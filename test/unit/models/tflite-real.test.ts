@@ -192,7 +192,7 @@ describe.skipIf(!HAS_SHARED)('TFLite importer on the real MLPerf Tiny ResNet (fl
     expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('tflite-pretrainedResnet_quant');
   });
 
-  it('a truncated .tflite is one VP_MODEL_INVALID (CLI: exit 1, nothing written); optimize refuses an int8 model as its starting point', () => {
+  it('a truncated .tflite is one VP_MODEL_INVALID (CLI: exit 1, nothing written); optimize refuses an int8 model as its starting point and a missing --compare file up front', () => {
     const bytes = readFileSync(FLOAT);
     for (const keep of [0.5, 0.95]) {
       let err: unknown;
@@ -214,6 +214,11 @@ describe.skipIf(!HAS_SHARED)('TFLite importer on the real MLPerf Tiny ResNet (fl
     const o = runCli(['optimize', INT8, '--clip', VTEST, '--out', join(dir, 'opt')]);
     expect(o.code).toBe(1);
     expect(o.stderr).toMatch(/already quantized[\s\S]*--compare/);
+    // A wrong --compare path fails before any frame is read or any variant written.
+    const c = runCli(['optimize', FLOAT, '--clip', VTEST, '--out', join(dir, 'opt2'), '--compare', join(dir, 'missing.tflite')]);
+    expect(c.code).toBe(1);
+    expect(c.stderr).toMatch(/VP_MODEL_NOT_FOUND: A --compare model file does not exist/);
+    expect(() => readFileSync(join(dir, 'opt2', 'pretrainedResnet.fp32.onnx'))).toThrow();
   });
 });
 
