@@ -95,6 +95,12 @@ export const PipelineSchema = z.strictObject({
   /** Frames read but not yet written by every sink; bounds memory whatever the slowest stage is. */
   maxInFlight: z.number().int().min(1).max(64).default(4),
   /**
+   * onnx engine: hand the model the resized frame's uint8 BGR bytes and do channel order, scale, mean / std and
+   * layout inside it (a prologue added to the ONNX graph once, cached): a quarter of the bytes per frame and no
+   * per-pixel float work on the main thread. false: OpenCV makes the float input, as for the other engines.
+   */
+  pixelsInModel: z.boolean().default(true),
+  /**
    * When the run fails because of its sources. all-sources-failed: a live source that gives up stops alone
    * (state `failed`) and the run goes on while any source runs; any-source-failed: the first one ends the run.
    */

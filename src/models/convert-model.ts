@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { VisionpipeError } from '../errors.js';
 import type { ModelDescriptor } from './descriptor-schema.js';
 import { kerasToOnnx } from './keras/keras-to-onnx.js';
 import { readKerasH5 } from './keras/read-keras-h5.js';
-import type { OnnxGraph } from './onnx/onnx-graph.js';
+import { readOnnxGraph, type OnnxGraph } from './onnx/onnx-graph.js';
+import { PIXELS_INPUT, withPixelPrologue } from './onnx/pixel-prologue.js';
 import { readTfjsGraph } from './tfjs/read-tfjs-graph.js';
 import { readTfliteFile } from './tflite/read-tflite.js';
 import { integerWeightTypeForThisCpu, TFLITE_CONVERTER_VERSION, tfliteToOnnx, type IntegerWeightType } from './tflite/tflite-to-onnx.js';
@@ -58,6 +59,29 @@ export async function asOnnxDescriptor(d: ModelDescriptor, cacheDir = MODEL_CACH
   const file = await cachedModelFile(d.modelPath, d.name, `${d.output.name ?? ''}|v1`, cacheDir, (partial) => convertModel(d.modelPath, partial, d.output.name));
   // The converted graph names its input `input` and its output `output`.
   return Object.freeze({ ...d, format: 'onnx', modelPath: file, input: { ...d.input, name: 'input' }, output: { ...d.output, name: 'output' } });
+}
+
+/**
+ * The onnx engine fed uint8 pixels: the model gets a pixel prologue (see withPixelPrologue: channel order, scale,
+ * mean / std and layout inside the graph), written once and cached like a conversion, and the returned descriptor
+ * asks preprocessing only for the resized BGR frame's bytes. Throws when the model cannot take one (its input is not
+ * a 4-D float, or the file's opset is older than the graph reader takes): the caller keeps the float path then.
+ */
+export async function asPixelInputDescriptor(d: ModelDescriptor, cacheDir = MODEL_CACHE_DIR): Promise<ModelDescriptor> {
+  if (d.format !== 'onnx') throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `A pixel prologue is added to ONNX models; "${d.name}" is ${d.format}`, { value: d.format });
+  if (d.input.dtype !== 'float32') return d;
+  const p = d.preprocess;
+  const variant = `pixels|${d.input.name ?? ''}|${d.input.layout}|${p.pixelFormat}|${p.scale}|${p.mean.join(',')}|${p.std.join(',')}|v1`;
+  const file = await cachedModelFile(d.modelPath, d.name, variant, cacheDir, async (partial) => {
+    const graph = readOnnxGraph(readFileSync(d.modelPath), d.name);
+    writeFileSync(partial, withPixelPrologue(graph, d.input.name, { layout: d.input.layout, pixelFormat: p.pixelFormat, scale: p.scale, mean: p.mean, std: p.std }).toBytes());
+  });
+  return Object.freeze({
+    ...d,
+    modelPath: file,
+    input: { ...d.input, name: PIXELS_INPUT, dtype: 'uint8' as const, layout: 'nhwc' as const },
+    preprocess: { ...p, pixelFormat: 'bgr' as const, scale: 1, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] },
+  });
 }
 
 /** Where converted models are cached between runs. */

@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
 import { parseConfig } from '../config/load-config.js';
 import type { Config, ConfigInput } from '../config/schema.js';
-import { VisionpipeError } from '../errors.js';
+import { messageOf, VisionpipeError } from '../errors.js';
 import type { InferenceHost } from '../inference/inference-host.js';
 import { OpenCvDnnHost } from '../inference/opencv-host.js';
 import { InferenceWorkerHost } from '../inference/worker-host.js';
@@ -10,7 +10,7 @@ import { MetricsServer } from '../metrics/prometheus.js';
 import { LiveView } from '../ui/live-view.js';
 import { UiServer, checkUiExposure } from '../ui/ui-server.js';
 import type { RunSummary } from '../metrics/run-stats.js';
-import { asOnnxDescriptor } from '../models/convert-model.js';
+import { asOnnxDescriptor, asPixelInputDescriptor } from '../models/convert-model.js';
 import type { ModelDescriptor } from '../models/descriptor-schema.js';
 import { loadModelDescriptor } from '../models/load-descriptor.js';
 import { inputDims, preprocessSpecOf } from '../preprocess/preprocess-frame.js';
@@ -95,6 +95,18 @@ export interface Pipeline {
   close(): Promise<void>;
 }
 
+/** The model with a pixel prologue, or as it is (logged) when it cannot take one. */
+async function pixelInputOrFloat(d: ModelDescriptor, log: Logger): Promise<ModelDescriptor> {
+  try {
+    const pixels = await asPixelInputDescriptor(d);
+    if (pixels !== d) log.debug({ model: pixels.modelPath }, 'the model takes uint8 pixels (prologue in the graph)');
+    return pixels;
+  } catch (err) {
+    log.info({ reason: messageOf(err) }, 'the model keeps its float input (no pixel prologue)');
+    return d;
+  }
+}
+
 /** Validates the config, opens the source, checks the outputs, and loads the model in the inference worker. */
 export async function createPipeline(input: ConfigInput | Config, options: PipelineOptions = {}): Promise<Pipeline> {
   const log = options.logger ?? silentLogger;
@@ -104,7 +116,8 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
   const engine = config.engine === 'auto' ? declared.engine : config.engine;
   checkEngineFormat(engine, declared);
   // A TF.js graph model on the onnx or opencv engine is converted once (and cached) by visionpipe's own importer.
-  const descriptor = engine === 'tfjs' || inject.host !== undefined ? declared : await asOnnxDescriptor(declared);
+  const converted = engine === 'tfjs' || inject.host !== undefined ? declared : await asOnnxDescriptor(declared);
+  const descriptor = engine === 'onnx' && config.pipeline.pixelsInModel && inject.host === undefined ? await pixelInputOrFloat(converted, log) : converted;
   const videoPath = config.output.video === null ? null : prepareOutputPath(config.output.video, 'video output');
   if (videoPath !== null && config.source.length > 1 && !videoPath.includes('{source}')) {
     throw new VisionpipeError('VP_CONFIG_INVALID', 'With several sources, output.video must name one file per source', {

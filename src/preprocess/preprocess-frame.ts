@@ -72,15 +72,22 @@ async function fill(frame: Mat, spec: PreprocessSpec, target: ArrayBuffer, own: 
   const [iw, ih] = spec.inputWh;
   const planeBytes = iw * ih * (spec.dtype === 'float32' ? 4 : 1);
   let copied = 0;
-  const put = (mat: Mat, byteOffset: number) => {
-    const data = mat.getData();
-    new Uint8Array(target, byteOffset, data.byteLength).set(data);
-    copied += 2 * data.byteLength;
+  // One copy, straight into the slot: OpenCV copies into a Mat header over the slot's memory (no JS Buffer between).
+  // The header lives only for this copy; the slot is transferred to the worker after preprocessing returns.
+  const put = async (mat: Mat, byteOffset: number) => {
+    const bytes = mat.rows * mat.cols * mat.elemSize;
+    const header = new cv.Mat(mat.rows, mat.cols, mat.type, Buffer.from(target, byteOffset, bytes));
+    try {
+      await mat.copyToAsync(header);
+    } finally {
+      header.release();
+    }
+    copied += bytes;
   };
 
   if (spec.dtype === 'uint8') {
-    if (spec.layout === 'nhwc') put(m, 0);
-    else own(await m.splitChannelsAsync()).forEach((plane, c) => put(plane, c * planeBytes));
+    if (spec.layout === 'nhwc') await put(m, 0);
+    else await Promise.all(own(await m.splitChannelsAsync()).map((plane, c) => put(plane, c * planeBytes)));
     return { transform: plan, bytesCopied: copied };
   }
 
@@ -88,12 +95,12 @@ async function fill(frame: Mat, spec: PreprocessSpec, target: ArrayBuffer, own: 
   const beta = [0, 1, 2].map((c) => -(spec.mean[c] ?? 0) / (spec.std[c] ?? 1));
   const uniform = alpha.every((a) => a === alpha[0]) && beta.every((b) => b === beta[0]);
   if (spec.layout === 'nhwc' && uniform) {
-    put(own(await m.convertToAsync(cv.CV_32FC3, alpha[0], beta[0])), 0);
+    await put(own(await m.convertToAsync(cv.CV_32FC3, alpha[0], beta[0])), 0);
   } else {
     const planes = own(await m.splitChannelsAsync());
     const floats = own(await Promise.all(planes.map((p, c) => p.convertToAsync(cv.CV_32FC1, alpha[c], beta[c]))));
-    if (spec.layout === 'nchw') floats.forEach((plane, c) => put(plane, c * planeBytes));
-    else put(own(new cv.Mat(floats)), 0);
+    if (spec.layout === 'nchw') await Promise.all(floats.map((plane, c) => put(plane, c * planeBytes)));
+    else await put(own(new cv.Mat(floats)), 0);
   }
   return { transform: plan, bytesCopied: copied };
 }
