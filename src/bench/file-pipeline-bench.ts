@@ -14,28 +14,33 @@ export interface BenchCase {
 }
 
 export interface BenchRow {
-  mode: 'sequential' | 'overlapped';
+  /** sequential, overlapped, or (onnx engine) overlapped with OpenCV's float input instead of pixels in the model. */
+  mode: 'sequential' | 'overlapped' | 'overlapped, float input';
   summary: RunSummary;
 }
 
 /**
  * The same clip and model twice, in one process, one after the other: the sequential loop (one frame at a time
  * through read → preprocess → infer → annotate → write: ring of 1, one frame in flight) and the overlapped
- * pipeline (double-buffered ring, frames in flight), both writing the MP4 and the events file.
+ * pipeline (double-buffered ring, frames in flight), both writing the MP4 and the events file. On the onnx engine a
+ * third run is the overlapped pipeline with OpenCV's float input (pipeline.pixelsInModel false), to show what
+ * moving the per-pixel work into the model changes, side by side.
  */
 export async function benchFilePipeline(c: BenchCase): Promise<BenchRow[]> {
   const dir = mkdtempSync(join(tmpdir(), 'visionpipe-bench-'));
   const rows: BenchRow[] = [];
   try {
-    for (const [mode, ringSize, maxInFlight] of [
-      ['sequential', 1, 1],
-      ['overlapped', 2, 4],
-    ] as const) {
+    const modes: Array<[BenchRow['mode'], number, number, boolean]> = [
+      ['sequential', 1, 1, true],
+      ['overlapped', 2, 4, true],
+      ...(c.engine === 'onnx' ? [['overlapped, float input', 2, 4, false] as [BenchRow['mode'], number, number, boolean]] : []),
+    ];
+    for (const [mode, ringSize, maxInFlight, pixelsInModel] of modes) {
       const pipeline = await createPipeline({
         source: { uri: c.clip, maxFrames: c.maxFrames },
         model: c.model,
         engine: c.engine,
-        pipeline: { ringSize, maxInFlight },
+        pipeline: { ringSize, maxInFlight, pixelsInModel },
         output: { video: join(dir, `${mode}.mp4`), events: join(dir, `${mode}.jsonl`) },
       });
       rows.push({ mode, summary: await pipeline.run() });
@@ -50,8 +55,11 @@ export async function benchFilePipeline(c: BenchCase): Promise<BenchRow[]> {
 export function formatBench(c: BenchCase, rows: BenchRow[]): string {
   const [seq, ovl] = rows.map((r) => r.summary);
   if (seq === undefined || ovl === undefined) return '';
-  const header = `| stage (mean ms/frame) | sequential | overlapped |`;
-  const lines = STAGES.map((s) => `| ${s} | ${seq.meanStageMs[s].toFixed(2)} | ${ovl.meanStageMs[s].toFixed(2)} |`);
+  const cols = rows.map((r) => r.summary);
+  const row = (label: string, f: (s: RunSummary) => string) => `| ${label} | ${cols.map(f).join(' | ')} |`;
+  const rule = `|---|${cols.map(() => '---|').join('')}`;
+  const header = `| stage (mean ms/frame) | ${rows.map((r) => r.mode).join(' | ')} |`;
+  const lines = STAGES.map((s) => row(s, (r) => r.meanStageMs[s].toFixed(2)));
   const slowest = (r: RunSummary) => {
     const busy = STAGES.filter((s) => s !== 'queue').map((s) => [s, r.meanStageMs[s]] as const);
     return busy.reduce((a, b) => (b[1] > a[1] ? b : a));
@@ -61,18 +69,23 @@ export function formatBench(c: BenchCase, rows: BenchRow[]): string {
     `### ${c.name}: ${c.model} on ${c.clip}${c.maxFrames === null ? '' : ` (first ${c.maxFrames} frames)`}`,
     `engine: ${ovl.engine}`,
     '',
-    '| | sequential | overlapped |',
-    '|---|---|---|',
-    `| frames | ${seq.frames} | ${ovl.frames} |`,
-    `| end-to-end fps | ${seq.fps.toFixed(2)} | ${ovl.fps.toFixed(2)} |`,
-    `| latency p50 / p99 ms | ${seq.latencyMs.p50.toFixed(1)} / ${seq.latencyMs.p99.toFixed(1)} | ${ovl.latencyMs.p50.toFixed(1)} / ${ovl.latencyMs.p99.toFixed(1)} |`,
-    `| bytes copied per frame (preprocess) | ${seq.bytesCopiedPerFrame.toFixed(0)} | ${ovl.bytesCopiedPerFrame.toFixed(0)} |`,
+    `| | ${rows.map((r) => r.mode).join(' | ')} |`,
+    rule,
+    row('frames', (r) => String(r.frames)),
+    row('end-to-end fps', (r) => r.fps.toFixed(2)),
+    row('latency p50 / p99 ms', (r) => `${r.latencyMs.p50.toFixed(1)} / ${r.latencyMs.p99.toFixed(1)}`),
+    row('bytes copied per frame (preprocess)', (r) => r.bytesCopiedPerFrame.toFixed(0)),
     '',
     header,
-    '|---|---|---|',
+    rule,
     ...lines,
     '',
     `overlapped / sequential fps ratio: **${(ovl.fps / seq.fps).toFixed(2)}x**`,
+    ...(cols[2] === undefined
+      ? []
+      : [
+          `pixels in the model / float input (both overlapped) fps ratio: **${(ovl.fps / cols[2].fps).toFixed(2)}x**; preprocess ${cols[2].meanStageMs.preprocess.toFixed(2)} → ${ovl.meanStageMs.preprocess.toFixed(2)} ms, infer ${cols[2].meanStageMs.infer.toFixed(2)} → ${ovl.meanStageMs.infer.toFixed(2)} ms, ${(cols[2].bytesCopiedPerFrame / 2 ** 20).toFixed(2)} → ${(ovl.bytesCopiedPerFrame / 2 ** 20).toFixed(2)} MiB copied per frame`,
+        ]),
     `bound 1/max(stage) for the overlapped run: ${(1000 / bMs).toFixed(2)} fps (slowest stage: ${bStage}, ${bMs.toFixed(2)} ms); reached ${((100 * ovl.fps * bMs) / 1000).toFixed(0)} %`,
     '',
   ].join('\n');

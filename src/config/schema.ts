@@ -89,6 +89,20 @@ export const SourceSchema = z
   })
   .describe('where frames come from');
 
+export const OnnxSchema = z.strictObject({
+  /** Threads one inference call uses; null = onnxruntime's default (one per core). */
+  intraOpThreads: positiveInt.max(256).nullable().default(null),
+  /** Threads running independent branches of the graph in parallel; null = onnxruntime's default (sequential). */
+  interOpThreads: positiveInt.max(256).nullable().default(null),
+  /**
+   * Whether idle inference threads spin waiting for work (lower latency per call) or sleep (they leave the core to
+   * decoding, preprocessing and encoding).
+   */
+  spinWait: z.boolean().default(true),
+});
+
+export type OnnxOptions = z.output<typeof OnnxSchema>;
+
 export const PipelineSchema = z.strictObject({
   /** Preallocated model-input buffers shared with the inference worker; 2 = double buffering, 1 = no overlap. */
   ringSize: z.number().int().min(1).max(16).default(2),
@@ -225,6 +239,8 @@ export const ConfigSchema = z.strictObject({
    * graphs, converted first) on OpenCV DNN, for comparison with onnxruntime.
    */
   engine: z.enum(['auto', 'onnx', 'tfjs', 'opencv']).default('auto'),
+  /** onnxruntime's threads (the onnx engine); see the README's "Threads" for how the defaults were chosen. */
+  onnx: OnnxSchema.prefault({}),
   pipeline: PipelineSchema.prefault({}),
   postprocess: PostprocessSchema.prefault({}),
   annotate: AnnotateSchema.prefault({}),

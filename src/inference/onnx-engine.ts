@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type * as Ort from 'onnxruntime-node';
 import { VisionpipeError, messageOf } from '../errors.js';
+import type { OnnxOptions } from '../config/schema.js';
 import type { ModelDescriptor } from '../models/descriptor-schema.js';
 import { pickTensorName } from './pick-tensor-name.js';
 import type { EngineInfo, InferenceEngine, TensorData } from './engine.js';
@@ -12,7 +13,7 @@ export class OnnxEngine implements InferenceEngine {
   private inputName = '';
   private outputName = '';
 
-  constructor(private readonly options: { intraOpThreads?: number } = {}) {}
+  constructor(private readonly options: Partial<OnnxOptions> = {}) {}
 
   async load(descriptor: ModelDescriptor): Promise<EngineInfo> {
     let ort: typeof Ort;
@@ -29,7 +30,7 @@ export class OnnxEngine implements InferenceEngine {
       this.session = await ort.InferenceSession.create(descriptor.modelPath, {
         executionProviders: ['cpu'],
         graphOptimizationLevel: 'all',
-        ...(this.options.intraOpThreads === undefined ? {} : { intraOpNumThreads: this.options.intraOpThreads }),
+        ...sessionThreads(this.options),
       });
     } catch (cause) {
       throw new VisionpipeError('VP_MODEL_INVALID', `onnxruntime could not load the model "${descriptor.name}"`, {
@@ -84,4 +85,14 @@ function readVersion(): string {
   } catch {
     return '?';
   }
+}
+
+/** onnxruntime session options for the thread settings; unset ones keep onnxruntime's defaults. */
+export function sessionThreads(o: Partial<OnnxOptions>): Ort.InferenceSession.SessionOptions {
+  return {
+    ...(o.intraOpThreads == null ? {} : { intraOpNumThreads: o.intraOpThreads }),
+    ...(o.interOpThreads == null ? {} : { interOpNumThreads: o.interOpThreads, executionMode: 'parallel' as const }),
+    // A session config entry ("session.intra_op.allow_spinning"); onnxruntime spins by default.
+    ...(o.spinWait === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
+  };
 }

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { VisionpipeError, type ErrorCode, ERROR_CODES, messageOf } from '../errors.js';
+import type { OnnxOptions } from '../config/schema.js';
 import type { ModelDescriptor } from '../models/descriptor-schema.js';
 import type { EngineInfo } from './engine.js';
 import type { FromWorker, SerializedError, ToWorker, WorkerInit } from './worker-protocol.js';
@@ -49,8 +50,8 @@ export class InferenceWorkerHost {
   }
 
   /** Starts a worker, loads the model in it, and resolves once it is ready (or rejects with the load error). */
-  static async start(descriptor: ModelDescriptor, engine: 'onnx' | 'tfjs'): Promise<InferenceWorkerHost> {
-    const init: WorkerInit = { descriptor, engine };
+  static async start(descriptor: ModelDescriptor, engine: 'onnx' | 'tfjs', onnx?: OnnxOptions): Promise<InferenceWorkerHost> {
+    const init: WorkerInit = { descriptor, engine, ...(onnx === undefined ? {} : { onnx }) };
     const worker = spawnWorker(init);
     const info = await new Promise<EngineInfo>((resolve, reject) => {
       const onMessage = (msg: FromWorker) => {

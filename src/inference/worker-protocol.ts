@@ -1,3 +1,4 @@
+import type { OnnxOptions } from '../config/schema.js';
 import type { ModelDescriptor } from '../models/descriptor-schema.js';
 import type { EngineInfo } from './engine.js';
 
@@ -6,6 +7,8 @@ import type { EngineInfo } from './engine.js';
 export interface WorkerInit {
   descriptor: ModelDescriptor;
   engine: 'onnx' | 'tfjs';
+  /** onnxruntime's thread settings (config `onnx`); absent = its defaults. */
+  onnx?: OnnxOptions;
 }
 
 export interface SerializedError {

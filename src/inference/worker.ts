@@ -26,7 +26,7 @@ function serialize(err: unknown): SerializedError {
 }
 
 async function createEngine(): Promise<InferenceEngine> {
-  if (init.engine === 'onnx') return new (await import('./onnx-engine.js')).OnnxEngine();
+  if (init.engine === 'onnx') return new (await import('./onnx-engine.js')).OnnxEngine(init.onnx);
   return new (await import('./tfjs-engine.js')).TfjsEngine();
 }
 

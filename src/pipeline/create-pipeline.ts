@@ -151,7 +151,7 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
   let metrics: MetricsServer | null = null;
   let ui: { view: LiveView; server: UiServer } | null = null;
   try {
-    host ??= engine === 'opencv' ? await OpenCvDnnHost.start(descriptor) : await InferenceWorkerHost.start(descriptor, engine);
+    host ??= engine === 'opencv' ? await OpenCvDnnHost.start(descriptor) : await InferenceWorkerHost.start(descriptor, engine, config.onnx);
     if (inject.host === undefined) checkModelInput(host.info, descriptor, inputDims(preprocessSpecOf(descriptor)));
     if (config.metrics.port !== null) metrics = await MetricsServer.start(config.metrics.host, config.metrics.port, sources);
     if (config.ui.port !== null) {
