@@ -2,7 +2,13 @@ import type { EngineName } from '../config/schema.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseConfig } from '../config/load-config.js';
+import { sessionThreads } from '../inference/onnx-engine.js';
+import { asOnnxDescriptor, asPixelInputDescriptor } from '../models/convert-model.js';
+import { loadModelDescriptor } from '../models/load-descriptor.js';
 import { createPipeline } from '../pipeline/create-pipeline.js';
+import { inputByteLength, inputDims, preprocessInto, preprocessSpecOf } from '../preprocess/preprocess-frame.js';
+import { openVideoFile } from '../sources/file-source.js';
 import { STAGES, type RunSummary } from '../metrics/run-stats.js';
 
 export interface BenchCase {
@@ -26,6 +32,39 @@ export interface BenchRow {
  * third run is the overlapped pipeline with OpenCV's float input (pipeline.pixelsInModel false), to show what
  * moving the per-pixel work into the model changes, side by side.
  */
+/**
+ * Inference alone, the floor the pipeline is measured against: the same model file the pipeline's worker ran (with its
+ * pixel prologue), the same onnxruntime settings, one real preprocessed frame of the clip fed again and again in
+ * this process with nothing else running. Median ms of 30 calls after 5 warm-up calls. onnx engine only.
+ */
+export async function inferenceAloneMs(c: BenchCase): Promise<number | null> {
+  if (c.engine !== 'onnx') return null;
+  const config = parseConfig({ source: { uri: c.clip }, model: c.model, engine: c.engine });
+  const descriptor = await asPixelInputDescriptor(await asOnnxDescriptor(loadModelDescriptor(config.model)));
+  const spec = preprocessSpecOf(descriptor);
+  const { capture, first } = await openVideoFile(c.clip);
+  capture.release();
+  const buffer = new ArrayBuffer(inputByteLength(spec));
+  await preprocessInto(first, spec, buffer);
+  first.release();
+  const ort = await import('onnxruntime-node');
+  const session = await ort.InferenceSession.create(descriptor.modelPath, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', ...sessionThreads(config.onnx) });
+  const data = spec.dtype === 'uint8' ? new Uint8Array(buffer) : new Float32Array(buffer);
+  const feeds = { [session.inputNames.includes(descriptor.input.name ?? '') ? descriptor.input.name! : session.inputNames[0]!]: new ort.Tensor(spec.dtype, data, inputDims(spec)) };
+  const ms: number[] = [];
+  try {
+    for (let i = 0; i < 35; i++) {
+      const t0 = performance.now();
+      await session.run(feeds);
+      if (i >= 5) ms.push(performance.now() - t0);
+    }
+  } finally {
+    await session.release();
+  }
+  ms.sort((a, b) => a - b);
+  return ms[Math.floor(ms.length / 2)]!;
+}
+
 export async function benchFilePipeline(c: BenchCase): Promise<BenchRow[]> {
   const dir = mkdtempSync(join(tmpdir(), 'visionpipe-bench-'));
   const rows: BenchRow[] = [];
@@ -52,7 +91,7 @@ export async function benchFilePipeline(c: BenchCase): Promise<BenchRow[]> {
 }
 
 /** A side-by-side table with the ratio and the bound 1 / max(stage). */
-export function formatBench(c: BenchCase, rows: BenchRow[]): string {
+export function formatBench(c: BenchCase, rows: BenchRow[], aloneMs: number | null = null): string {
   const [seq, ovl] = rows.map((r) => r.summary);
   if (seq === undefined || ovl === undefined) return '';
   const cols = rows.map((r) => r.summary);
@@ -81,6 +120,11 @@ export function formatBench(c: BenchCase, rows: BenchRow[]): string {
     ...lines,
     '',
     `overlapped / sequential fps ratio: **${(ovl.fps / seq.fps).toFixed(2)}x**`,
+    ...(aloneMs === null
+      ? []
+      : [
+          `inference alone (same model file and settings, one real frame, nothing else running): ${aloneMs.toFixed(2)} ms = ${(1000 / aloneMs).toFixed(2)} fps; the overlapped pipeline reaches **${((100 * ovl.fps * aloneMs) / 1000).toFixed(0)} %** of it, the sequential loop ${((100 * seq.fps * aloneMs) / 1000).toFixed(0)} %`,
+        ]),
     ...(cols[2] === undefined
       ? []
       : [

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { benchCameraFaults, formatCameraFaults } from '../bench/camera-faults-bench.js';
 import { benchClips, formatClipsBench } from '../bench/clips-bench.js';
 import { benchDelivery, formatDeliveryBench } from '../bench/delivery-bench.js';
-import { benchFilePipeline, formatBench, type BenchCase } from '../bench/file-pipeline-bench.js';
+import { benchFilePipeline, formatBench, inferenceAloneMs, type BenchCase } from '../bench/file-pipeline-bench.js';
 import { benchInt8Resnet50, formatInt8Bench } from '../bench/int8-bench.js';
 import { benchLiveOverload, formatLiveOverload } from '../bench/live-overload-bench.js';
 import { benchLivePage, formatLivePageBench } from '../bench/live-page-bench.js';
@@ -32,9 +32,10 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
       process.stderr.write(`bench: ${c.name} …\n`);
       try {
         const rows = await benchFilePipeline(c);
+        const aloneMs = await inferenceAloneMs(c);
         const o = rows.find((r) => r.mode === 'overlapped');
         if (o !== undefined) overlapped.set(`${c.model}/${c.engine}`, o.summary);
-        process.stdout.write(`${formatBench(c, rows)}\n`);
+        process.stdout.write(`${formatBench(c, rows, aloneMs)}\n`);
       } catch (err) {
         process.stdout.write(`### ${c.name}: skipped (${(err as Error).message.split('\n')[0]})\n\n`);
       }

@@ -64,14 +64,14 @@ export async function asOnnxDescriptor(d: ModelDescriptor, cacheDir = MODEL_CACH
 /**
  * The onnx engine fed uint8 pixels: the model gets a pixel prologue (see withPixelPrologue: channel order, scale,
  * mean / std and layout inside the graph), written once and cached like a conversion, and the returned descriptor
- * asks preprocessing only for the resized BGR frame's bytes. Throws when the model cannot take one (its input is not
+ * asks preprocessing only for the resized frame's bytes in the model's channel order. Throws when the model cannot take one (its input is not
  * a 4-D float, or the file's opset is older than the graph reader takes): the caller keeps the float path then.
  */
 export async function asPixelInputDescriptor(d: ModelDescriptor, cacheDir = MODEL_CACHE_DIR): Promise<ModelDescriptor> {
   if (d.format !== 'onnx') throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `A pixel prologue is added to ONNX models; "${d.name}" is ${d.format}`, { value: d.format });
   if (d.input.dtype !== 'float32') return d;
   const p = d.preprocess;
-  const variant = `pixels|${d.input.name ?? ''}|${d.input.layout}|${p.pixelFormat}|${p.scale}|${p.mean.join(',')}|${p.std.join(',')}|v1`;
+  const variant = `pixels|${d.input.name ?? ''}|${d.input.layout}|${p.scale}|${p.mean.join(',')}|${p.std.join(',')}|v2`;
   const file = await cachedModelFile(d.modelPath, d.name, variant, cacheDir, async (partial) => {
     const graph = readOnnxGraph(readFileSync(d.modelPath), d.name);
     writeFileSync(partial, withPixelPrologue(graph, d.input.name, { layout: d.input.layout, pixelFormat: p.pixelFormat, scale: p.scale, mean: p.mean, std: p.std }).toBytes());
@@ -80,7 +80,7 @@ export async function asPixelInputDescriptor(d: ModelDescriptor, cacheDir = MODE
     ...d,
     modelPath: file,
     input: { ...d.input, name: PIXELS_INPUT, dtype: 'uint8' as const, layout: 'nhwc' as const },
-    preprocess: { ...p, pixelFormat: 'bgr' as const, scale: 1, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] },
+    preprocess: { ...p, scale: 1, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] },
   });
 }
 

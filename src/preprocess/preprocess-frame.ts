@@ -87,7 +87,7 @@ async function fill(frame: Mat, spec: PreprocessSpec, target: ArrayBuffer, own: 
 
   if (spec.dtype === 'uint8') {
     if (spec.layout === 'nhwc') await put(m, 0);
-    else await Promise.all(own(await m.splitChannelsAsync()).map((plane, c) => put(plane, c * planeBytes)));
+    else await settleAll(own(await m.splitChannelsAsync()).map((plane, c) => put(plane, c * planeBytes)));
     return { transform: plan, bytesCopied: copied };
   }
 
@@ -99,10 +99,20 @@ async function fill(frame: Mat, spec: PreprocessSpec, target: ArrayBuffer, own: 
   } else {
     const planes = own(await m.splitChannelsAsync());
     const floats = own(await Promise.all(planes.map((p, c) => p.convertToAsync(cv.CV_32FC1, alpha[c], beta[c]))));
-    if (spec.layout === 'nchw') await Promise.all(floats.map((plane, c) => put(plane, c * planeBytes)));
+    if (spec.layout === 'nchw') await settleAll(floats.map((plane, c) => put(plane, c * planeBytes)));
     else await put(own(new cv.Mat(floats)), 0);
   }
   return { transform: plan, bytesCopied: copied };
+}
+
+/**
+ * Waits for every copy into the slot before failing: a copy still running when the slot is handed on (transferred to
+ * the worker, or reused) would write into memory that is no longer the slot's.
+ */
+async function settleAll(copies: Array<Promise<void>>): Promise<void> {
+  const results = await Promise.allSettled(copies);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 }
 
 /**

@@ -3,10 +3,10 @@ import { parseConfig } from '../../../src/config/load-config.js';
 import { sessionThreads } from '../../../src/inference/onnx-engine.js';
 
 describe('onnx thread settings', () => {
-  it('defaults keep onnxruntime’s own choices except where the config says otherwise', () => {
+  it('defaults: onnxruntime’s thread counts, spinning off (measured); spinning on is onnxruntime’s own default', () => {
     const c = parseConfig({ source: { uri: 'x.mp4' } });
-    expect(c.onnx).toEqual({ intraOpThreads: null, interOpThreads: null, spinWait: true });
-    expect(sessionThreads(c.onnx)).toEqual({});
+    expect(c.onnx).toEqual({ intraOpThreads: null, interOpThreads: null, spinWait: false });
+    expect(sessionThreads({ ...c.onnx, spinWait: true })).toEqual({});
   });
 
   it('maps to onnxruntime session options: thread counts, parallel execution for inter-op threads, spinning off as a session config entry', () => {

@@ -96,12 +96,15 @@ describe.skipIf(!HAS_SHARED)('pixel prologue vs the float path on vtest.avi fram
       expect(maxAbsDiff(a.out, b.out)).toBeLessThanOrEqual(1e-4);
       frame.release();
     }
-    // And RGB: the prologue's Gather must reverse BGR.
+    // And RGB from BGR bytes: the prologue's Gather must reverse them.
     const rgb = { ...floatSpec, pixelFormat: 'rgb' as const };
     const frame = (await framesOf(1, 1))[0]!;
     const a = await run(g.toBytes(), rgb, 'x', frame);
-    const b = await run(withPixelPrologue(g, 'x', rgb).toBytes(), pixelSpec, PIXELS_INPUT, frame);
+    const b = await run(withPixelPrologue(g, 'x', rgb, true).toBytes(), pixelSpec, PIXELS_INPUT, frame);
     expect(maxAbsDiff(a.out, b.out)).toBeLessThanOrEqual(1e-4);
+    // The pipeline's way: OpenCV already made RGB bytes, the prologue only casts and normalises.
+    const c = await run(withPixelPrologue(g, 'x', rgb).toBytes(), { ...pixelSpec, pixelFormat: 'rgb' }, PIXELS_INPUT, frame);
+    expect(maxAbsDiff(a.out, c.out)).toBeLessThanOrEqual(1e-4);
     frame.release();
   });
 
