@@ -17,17 +17,27 @@ export interface LiveOverloadResult {
   rssAt10sMiB: number;
   rssAtEndMiB: number;
   engine: string;
+  justInTime: boolean;
+  /** Median worker inference time during the run (the stage timing), ms. */
+  inferMs: number;
 }
 
 /**
  * A real RTSP server on 127.0.0.1 serving `sourceFps` while the default detector sustains far less: capture →
  * prediction latency in the first and last 10 s, frames processed and dropped by reason, and peak RSS.
  */
-export async function benchLiveOverload(options: { clip?: string; durationS: number; sourceFps: number; model: string; engine: 'onnx' | 'tfjs' }): Promise<LiveOverloadResult> {
+export async function benchLiveOverload(options: { clip?: string; durationS: number; sourceFps: number; model: string; engine: 'onnx' | 'tfjs'; justInTime?: boolean }): Promise<LiveOverloadResult> {
   const dir = mkdtempSync(join(tmpdir(), 'visionpipe-live-bench-'));
   const server = await RtspServer.start({ port: await freePort(), framesDir: makeFrames(join(dir, 'frames'), 250, options.clip), fps: options.sourceFps });
   try {
-    const pipeline = await createPipeline({ source: { uri: server.url }, model: options.model, engine: options.engine, output: { video: join(dir, 'live.mp4') } });
+    const justInTime = options.justInTime ?? true;
+    const pipeline = await createPipeline({
+      source: { uri: server.url },
+      model: options.model,
+      engine: options.engine,
+      pipeline: { justInTime },
+      output: { video: join(dir, 'live.mp4') },
+    });
     const samples: Array<{ atS: number; latencyMs: number }> = [];
     let peakRss = 0;
     let rssAt10s = 0;
@@ -60,6 +70,8 @@ export async function benchLiveOverload(options: { clip?: string; durationS: num
       rssAt10sMiB: rssAt10s / 2 ** 20,
       rssAtEndMiB: rssAtEnd / 2 ** 20,
       engine: summary.engine,
+      justInTime,
+      inferMs: summary.meanStageMs.infer,
     };
   } finally {
     await server.kill();
@@ -67,9 +79,33 @@ export async function benchLiveOverload(options: { clip?: string; durationS: num
   }
 }
 
+/**
+ * Double buffering against just-in-time preprocessing, run one after the other on the same server settings, with
+ * inference alone (same model and settings, nothing else running) as the floor the latency is measured against.
+ */
+export function formatLiveJustInTime(db: LiveOverloadResult, jit: LiveOverloadResult, aloneMs: number | null): string {
+  const floor = aloneMs ?? jit.inferMs;
+  const r = (x: number) => `${(x / floor).toFixed(2)}x`;
+  return [
+    `### live, just in time vs double buffering: RTSP at ${jit.sourceFps} fps, ${jit.engine}; inference alone ${floor.toFixed(1)} ms${aloneMs === null ? ' (the run’s mean inference)' : ''}`,
+    '',
+    '| | double buffering | just in time |',
+    '|---|---|---|',
+    `| model fps (throughput) | ${db.modelFps.toFixed(2)} | ${jit.modelFps.toFixed(2)} (${((100 * jit.modelFps) / db.modelFps).toFixed(0)} %) |`,
+    `| capture → prediction p50, first 10 s | ${db.first10s.p50.toFixed(0)} ms (${r(db.first10s.p50)}) | ${jit.first10s.p50.toFixed(0)} ms (${r(jit.first10s.p50)}) |`,
+    `| capture → prediction p50, last 10 s | ${db.last10s.p50.toFixed(0)} ms (${r(db.last10s.p50)}) | ${jit.last10s.p50.toFixed(0)} ms (${r(jit.last10s.p50)}) |`,
+    `| capture → prediction p99, last 10 s | ${db.last10s.p99.toFixed(0)} ms (${r(db.last10s.p99)}) | ${jit.last10s.p99.toFixed(0)} ms (${r(jit.last10s.p99)}) |`,
+    `| mean inference in the run | ${db.inferMs.toFixed(1)} ms | ${jit.inferMs.toFixed(1)} ms |`,
+    `| dropped | ${Object.entries(db.drops).map(([k, v]) => `${k} ${v}`).join(', ')} | ${Object.entries(jit.drops).map(([k, v]) => `${k} ${v}`).join(', ')} |`,
+    '',
+    '(× = multiples of inference alone)',
+    '',
+  ].join('\n');
+}
+
 export function formatLiveOverload(r: LiveOverloadResult): string {
   return [
-    `### live overload: RTSP at ${r.sourceFps} fps into a model that sustains ${r.modelFps.toFixed(2)} fps (${(r.sourceFps / r.modelFps).toFixed(1)}x overload), ${r.durationS.toFixed(0)} s`,
+    `### live overload: RTSP at ${r.sourceFps} fps into a model that sustains ${r.modelFps.toFixed(2)} fps (${(r.sourceFps / r.modelFps).toFixed(1)}x overload), ${r.durationS.toFixed(0)} s${r.justInTime ? '' : ' (double buffering)'}`,
     `engine: ${r.engine}`,
     '',
     '| capture → prediction latency | p50 ms | p99 ms | predictions |',

@@ -116,6 +116,12 @@ export const PipelineSchema = z.strictObject({
    */
   pixelsInModel: z.boolean().default(true),
   /**
+   * Live sources: read and preprocess the newest frame when the worker is about to be free (predicted from the
+   * measured inference and preprocessing times), not right after the previous frame was sent, where it would wait a
+   * whole inference and arrive stale. Files always use double buffering.
+   */
+  justInTime: z.boolean().default(true),
+  /**
    * When the run fails because of its sources. all-sources-failed: a live source that gives up stops alone
    * (state `failed`) and the run goes on while any source runs; any-source-failed: the first one ends the run.
    */

@@ -1,3 +1,5 @@
+import { setTimeout as sleepFor } from 'node:timers/promises';
+import { InferenceSchedule } from './inference-schedule.js';
 import { Subject, concatMap, defaultIfEmpty, finalize, from, lastValueFrom, map, merge, of, tap, type Observable } from 'rxjs';
 import { ResultAnnotator } from '../annotate/result-annotator.js';
 import type { Config } from '../config/schema.js';
@@ -168,16 +170,30 @@ export class RunnablePipeline implements Pipeline {
     };
     const dropsTimer = setInterval(emitDrops, DROPS_EVENT_INTERVAL_MS).unref();
     for (const s of sources) s.start?.();
-    const readers = sources.map((s, i) => readFrames(s, permits, config.source[i]?.maxFrames ?? null, this.control, () => onSourceEnd(s)));
+    const schedule = new InferenceSchedule();
+    const justInTime = config.pipeline.justInTime ? async () => {
+          const ms = schedule.delayMs();
+          if (ms > 0) await sleepFor(ms);
+        } : undefined;
+    const readers = sources.map((s, i) =>
+      readFrames(s, permits, config.source[i]?.maxFrames ?? null, this.control, () => onSourceEnd(s), s.info.kind === 'live' ? justInTime : undefined),
+    );
 
     const flow$ = merge(...readers).pipe(
       tap((f) => tracking.frameRead(f.sourceId)),
-      preprocessFrames(ring, spec, staleness),
+      preprocessFrames(ring, spec, staleness, schedule),
       tap((p) => bytesByFrame.set(p.frame, p.bytesCopied)),
-      inferFrames(host, ring, inputDims(spec), spec.dtype, ({ frame }, err) => {
-        drop(frame, 'inference-error');
-        frameErrors.failed(frame, err);
-      }),
+      inferFrames(
+        host,
+        ring,
+        inputDims(spec),
+        spec.dtype,
+        ({ frame }, err) => {
+          drop(frame, 'inference-error');
+          frameErrors.failed(frame, err);
+        },
+        schedule,
+      ),
       tap(() => frameErrors.succeeded()),
       // The decoder keeps the low-score boxes ByteTrack's second stage uses; trackFrames shows only minScore and up.
       decodeFrames(createDecoder(descriptor, { ...config.postprocess, minScore: tracking.decodeMinScore(config.postprocess.minScore) })),

@@ -1,6 +1,7 @@
 import { filter, mergeMap, pipe, type OperatorFunction } from 'rxjs';
 import type { InferenceHost } from '../../inference/inference-host.js';
 import type { FrameRing } from '../frame-ring.js';
+import type { InferenceSchedule } from '../inference-schedule.js';
 import type { Inferred, Preprocessed } from './staged-frame.js';
 
 /** The part of the inference host this operator needs (tests pass a fake). Runs complete in the order sent. */
@@ -25,12 +26,15 @@ export function inferFrames(
   onFailed: OnInferenceFailed = (_staged, err) => {
     throw err;
   },
+  schedule?: InferenceSchedule,
 ): OperatorFunction<Preprocessed, Inferred> {
   return pipe(
     mergeMap(async ({ slot, ...staged }): Promise<Inferred | null> => {
       const sentAtMs = performance.now();
+      schedule?.sent();
       try {
         const result = await inferencer.run(slot.id, ring.lend(slot), dims, dtype, (id, buffer) => ring.giveBack(id, buffer));
+        schedule?.done(result.inferMs);
         const roundTripMs = performance.now() - sentAtMs;
         return {
           ...staged,
@@ -42,6 +46,7 @@ export function inferFrames(
           },
         };
       } catch (err) {
+        schedule?.done(performance.now() - sentAtMs);
         ring.reclaim(slot);
         onFailed(staged, err);
         return null;

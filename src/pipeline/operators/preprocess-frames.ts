@@ -3,6 +3,7 @@ import type { DropReason } from '../../sources/source-state.js';
 import { preprocessInto, type PreprocessSpec } from '../../preprocess/preprocess-frame.js';
 import type { FrameRing } from '../frame-ring.js';
 import type { Frame } from '../frame.js';
+import type { InferenceSchedule } from '../inference-schedule.js';
 import type { Preprocessed } from './staged-frame.js';
 
 export interface StalenessPolicy {
@@ -16,11 +17,11 @@ export interface StalenessPolicy {
  * One frame at a time, so it runs while the worker is busy with the previous slot: double buffering.
  * A live frame that went stale while waiting for its slot is dropped here, before any work is spent on it.
  */
-export function preprocessFrames(ring: FrameRing, spec: PreprocessSpec, staleness?: StalenessPolicy): OperatorFunction<Frame, Preprocessed> {
-  return pipe(concatMap((frame) => fill(ring, spec, frame, staleness)), filter((p): p is Preprocessed => p !== null));
+export function preprocessFrames(ring: FrameRing, spec: PreprocessSpec, staleness?: StalenessPolicy, schedule?: InferenceSchedule): OperatorFunction<Frame, Preprocessed> {
+  return pipe(concatMap((frame) => fill(ring, spec, frame, staleness, schedule)), filter((p): p is Preprocessed => p !== null));
 }
 
-async function fill(ring: FrameRing, spec: PreprocessSpec, frame: Frame, staleness?: StalenessPolicy): Promise<Preprocessed | null> {
+async function fill(ring: FrameRing, spec: PreprocessSpec, frame: Frame, staleness?: StalenessPolicy, schedule?: InferenceSchedule): Promise<Preprocessed | null> {
   const waitStartMs = performance.now();
     const slot = await ring.acquire();
     const startMs = performance.now();
@@ -33,6 +34,8 @@ async function fill(ring: FrameRing, spec: PreprocessSpec, frame: Frame, stalene
     try {
       if (slot.buffer === null) throw new Error(`ring slot ${slot.id} handed out without its buffer`);
       const { transform, bytesCopied } = await preprocessInto(frame.mat, spec, slot.buffer);
+      // What a just-in-time reader must allow for between its wait and a filled slot: reading the frame, then this.
+      schedule?.prepared(frame.readMs + performance.now() - startMs);
       return {
         frame,
         slot,

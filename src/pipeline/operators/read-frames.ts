@@ -14,7 +14,9 @@ export interface ReadControl {
  * slow the model: reading simply waits. A live source first waits for a frame *without* a permit (a camera that
  * is down or connecting holds no shared capacity), then queues for a permit; permits are handed out first come,
  * first served, so cameras with a frame ready take turns (round-robin), and each hands over its newest frame.
- * `onEnd` is called when the source itself has no more frames (not on maxFrames or stop).
+ * `onEnd` is called when the source itself has no more frames (not on maxFrames or stop). `beforeRead`, when given,
+ * runs between taking the permit and reading (just-in-time preprocessing of live sources waits there, so the frame
+ * taken is the newest one when the worker is about to be free).
  */
 export function readFrames(
   source: FrameSource,
@@ -22,6 +24,7 @@ export function readFrames(
   maxFrames: number | null,
   control: ReadControl,
   onEnd: () => void = () => undefined,
+  beforeRead?: () => Promise<void>,
 ): Observable<Frame> {
   return new Observable<Frame>((subscriber) => {
     let active = true;
@@ -33,6 +36,7 @@ export function readFrames(
         }
         if (!active || control.stopRequested) break;
         await permits.acquire();
+        if (beforeRead !== undefined) await beforeRead();
         if (!active || control.stopRequested) {
           permits.release();
           break;

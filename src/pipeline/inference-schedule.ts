@@ -1,0 +1,50 @@
+/**
+ * When the inference worker will be free, predicted from the measured durations of its runs: what just-in-time
+ * preprocessing for live sources waits on. With double buffering a live frame is read and preprocessed as soon as a
+ * slot is free — right after the previous frame was sent — and then waits a whole inference in the queue, already
+ * stale. Instead the reader waits until the worker is about to be free (minus the time preprocessing takes) and then
+ * takes the source's newest frame. Files keep double buffering: they lose nothing by waiting in a queue.
+ */
+export class InferenceSchedule {
+  private inferEmaMs: number | null = null;
+  private prepEmaMs = 0;
+  private queued = 0;
+  private busyUntilMs = 0;
+
+  constructor(
+    private readonly now: () => number = () => performance.now(),
+    /** Weight of the newest measurement in the moving averages. */
+    private readonly alpha = 0.2,
+  ) {}
+
+  /** A run was sent to the worker. */
+  sent(): void {
+    const now = this.now();
+    this.queued++;
+    this.busyUntilMs = Math.max(this.busyUntilMs, now) + (this.inferEmaMs ?? 0);
+  }
+
+  /** A run came back after `inferMs` in the worker. */
+  done(inferMs: number): void {
+    this.queued = Math.max(0, this.queued - 1);
+    this.inferEmaMs = this.inferEmaMs === null ? inferMs : this.inferEmaMs + this.alpha * (inferMs - this.inferEmaMs);
+    // Re-anchored on what actually happened: the runs still queued take one average each from now.
+    this.busyUntilMs = this.now() + this.queued * this.inferEmaMs;
+  }
+
+  /** A frame took `ms` from the start of its read to a filled slot. */
+  prepared(ms: number): void {
+    this.prepEmaMs = this.prepEmaMs === 0 ? ms : this.prepEmaMs + this.alpha * (ms - this.prepEmaMs);
+  }
+
+  /**
+   * How long a live reader should wait before taking its frame, so that preprocessing ends about when the worker
+   * frees: 0 while nothing is measured yet or the worker is (about to be) idle. A margin of a quarter of the
+   * preprocessing time (at least 2 ms) keeps the worker from waiting on a slower-than-average preprocess.
+   */
+  delayMs(): number {
+    if (this.inferEmaMs === null || this.queued === 0) return 0;
+    const margin = Math.max(2, 0.25 * this.prepEmaMs);
+    return Math.max(0, this.busyUntilMs - this.now() - this.prepEmaMs - margin);
+  }
+}
