@@ -40,7 +40,9 @@ export interface BenchRow {
 export async function inferenceAloneMs(c: BenchCase): Promise<number | null> {
   if (c.engine !== 'onnx') return null;
   const config = parseConfig({ source: { uri: c.clip }, model: c.model, engine: c.engine });
-  const descriptor = await asPixelInputDescriptor(await asOnnxDescriptor(loadModelDescriptor(config.model)));
+  const converted = await asOnnxDescriptor(loadModelDescriptor(config.model));
+  // The same model file the pipeline ran: with its prologue, unless it could not take one.
+  const descriptor = await asPixelInputDescriptor(converted).catch(() => converted);
   const spec = preprocessSpecOf(descriptor);
   const { capture, first } = await openVideoFile(c.clip);
   capture.release();

@@ -97,7 +97,7 @@ export const OnnxSchema = z.strictObject({
   /**
    * Whether idle inference threads spin waiting for work (onnxruntime's default) or sleep, leaving the core to
    * decoding, preprocessing and encoding. Off by default: measured on the default model with the whole pipeline on
-   * 2 cores, the same fps (1.02x) for 12 % less CPU (README, "Threads").
+   * 2 cores, the same fps (1.02x) for 12 % less CPU (README, "onnxruntime's threads").
    */
   spinWait: z.boolean().default(false),
 });
@@ -110,9 +110,10 @@ export const PipelineSchema = z.strictObject({
   /** Frames read but not yet written by every sink; bounds memory whatever the slowest stage is. */
   maxInFlight: z.number().int().min(1).max(64).default(4),
   /**
-   * onnx engine: hand the model the resized frame's uint8 BGR bytes and do channel order, scale, mean / std and
-   * layout inside it (a prologue added to the ONNX graph once, cached): a quarter of the bytes per frame and no
-   * per-pixel float work on the main thread. false: OpenCV makes the float input, as for the other engines.
+   * onnx engine: hand the model the resized frame's uint8 bytes (in the model's channel order) and do scale,
+   * mean / std and layout inside it (a prologue added to the ONNX graph once, cached): a quarter of the bytes per
+   * frame and no per-pixel float work on the main thread. false: OpenCV makes the float input, as for the other
+   * engines.
    */
   pixelsInModel: z.boolean().default(true),
   /**
@@ -246,7 +247,7 @@ export const ConfigSchema = z.strictObject({
    * graphs, converted first) on OpenCV DNN, for comparison with onnxruntime.
    */
   engine: z.enum(['auto', 'onnx', 'tfjs', 'opencv']).default('auto'),
-  /** onnxruntime's threads (the onnx engine); see the README's "Threads" for how the defaults were chosen. */
+  /** onnxruntime's threads (the onnx engine); see the README's "onnxruntime's threads" for how the defaults were chosen. */
   onnx: OnnxSchema.prefault({}),
   pipeline: PipelineSchema.prefault({}),
   postprocess: PostprocessSchema.prefault({}),

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type { onnx as OnnxNs } from 'onnx-proto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -8,6 +10,8 @@ import { kerasToOnnx } from './keras/keras-to-onnx.js';
 import { readKerasH5 } from './keras/read-keras-h5.js';
 import { readOnnxGraph, type OnnxGraph } from './onnx/onnx-graph.js';
 import { PIXELS_INPUT, withPixelPrologue } from './onnx/pixel-prologue.js';
+
+const { onnx: onnxProto } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNs };
 import { readTfjsGraph } from './tfjs/read-tfjs-graph.js';
 import { readTfliteFile } from './tflite/read-tflite.js';
 import { integerWeightTypeForThisCpu, TFLITE_CONVERTER_VERSION, tfliteToOnnx, type IntegerWeightType } from './tflite/tflite-to-onnx.js';
@@ -73,7 +77,9 @@ export async function asPixelInputDescriptor(d: ModelDescriptor, cacheDir = MODE
   const p = d.preprocess;
   const variant = `pixels|${d.input.name ?? ''}|${d.input.layout}|${p.scale}|${p.mean.join(',')}|${p.std.join(',')}|v2`;
   const file = await cachedModelFile(d.modelPath, d.name, variant, cacheDir, async (partial) => {
-    const graph = readOnnxGraph(readFileSync(d.modelPath), d.name);
+    const bytes = readFileSync(d.modelPath);
+    refuseWhatTheWriterDrops(bytes, d.modelPath);
+    const graph = readOnnxGraph(bytes, d.name);
     writeFileSync(partial, withPixelPrologue(graph, d.input.name, { layout: d.input.layout, pixelFormat: p.pixelFormat, scale: p.scale, mean: p.mean, std: p.std }).toBytes());
   });
   return Object.freeze({
@@ -82,6 +88,17 @@ export async function asPixelInputDescriptor(d: ModelDescriptor, cacheDir = MODE
     input: { ...d.input, name: PIXELS_INPUT, dtype: 'uint8' as const, layout: 'nhwc' as const },
     preprocess: { ...p, scale: 1, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] },
   });
+}
+
+/** The graph writer carries nodes, initializers, inputs, outputs and opsets only: models with more keep their float input. */
+function refuseWhatTheWriterDrops(bytes: Uint8Array, path: string): void {
+  const model = onnxProto.ModelProto.decode(bytes);
+  const functions = model.functions?.length ?? 0;
+  const sparse = model.graph?.sparseInitializer?.length ?? 0;
+  const external = (model.graph?.initializer ?? []).some((t) => (t.externalData?.length ?? 0) > 0);
+  if (functions > 0 || sparse > 0 || external) {
+    throw new VisionpipeError('VP_MODEL_UNSUPPORTED', 'The model has local functions, sparse or external initializers, which the pixel prologue would not carry over', { value: path });
+  }
 }
 
 /** Where converted models are cached between runs. */

@@ -117,7 +117,7 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
   checkEngineFormat(engine, declared);
   // A TF.js graph model on the onnx or opencv engine is converted once (and cached) by visionpipe's own importer.
   const converted = engine === 'tfjs' || inject.host !== undefined ? declared : await asOnnxDescriptor(declared);
-  const descriptor = engine === 'onnx' && config.pipeline.pixelsInModel && inject.host === undefined ? await pixelInputOrFloat(converted, log) : converted;
+  let descriptor = engine === 'onnx' && config.pipeline.pixelsInModel && inject.host === undefined ? await pixelInputOrFloat(converted, log) : converted;
   const videoPath = config.output.video === null ? null : prepareOutputPath(config.output.video, 'video output');
   if (videoPath !== null && config.source.length > 1 && !videoPath.includes('{source}')) {
     throw new VisionpipeError('VP_CONFIG_INVALID', 'With several sources, output.video must name one file per source', {
@@ -151,7 +151,18 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
   let metrics: MetricsServer | null = null;
   let ui: { view: LiveView; server: UiServer } | null = null;
   try {
-    host ??= engine === 'opencv' ? await OpenCvDnnHost.start(descriptor) : await InferenceWorkerHost.start(descriptor, engine, config.onnx);
+    if (host === undefined && engine === 'opencv') host = await OpenCvDnnHost.start(descriptor);
+    else if (host === undefined) {
+      try {
+        host = await InferenceWorkerHost.start(descriptor, engine === 'opencv' ? 'onnx' : engine, config.onnx);
+      } catch (err) {
+        // The rewritten model did not load (something the graph writer does not carry over): the float input it is.
+        if (descriptor === converted) throw err;
+        log.info({ reason: messageOf(err) }, 'the model with a pixel prologue did not load; it keeps its float input');
+        descriptor = converted;
+        host = await InferenceWorkerHost.start(descriptor, engine === 'opencv' ? 'onnx' : engine, config.onnx);
+      }
+    }
     if (inject.host === undefined) checkModelInput(host.info, descriptor, inputDims(preprocessSpecOf(descriptor)));
     if (config.metrics.port !== null) metrics = await MetricsServer.start(config.metrics.host, config.metrics.port, sources);
     if (config.ui.port !== null) {

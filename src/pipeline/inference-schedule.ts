@@ -24,6 +24,12 @@ export class InferenceSchedule {
     this.busyUntilMs = Math.max(this.busyUntilMs, now) + (this.inferEmaMs ?? 0);
   }
 
+  /** A run failed: it leaves the queue, its time says nothing about inference. */
+  failed(): void {
+    this.queued = Math.max(0, this.queued - 1);
+    this.busyUntilMs = this.now() + this.queued * (this.inferEmaMs ?? 0);
+  }
+
   /** A run came back after `inferMs` in the worker. */
   done(inferMs: number): void {
     this.queued = Math.max(0, this.queued - 1);
@@ -32,8 +38,22 @@ export class InferenceSchedule {
     this.busyUntilMs = this.now() + this.queued * this.inferEmaMs;
   }
 
-  /** A frame took `ms` from the start of its read to a filled slot. */
-  prepared(ms: number): void {
+  private readonly wokeAtMs = new Map<string, number>();
+
+  /** A just-in-time reader of `sourceId` ends its wait and reads now. */
+  reading(sourceId: string): void {
+    this.wokeAtMs.set(sourceId, this.now());
+  }
+
+  /**
+   * A frame of `sourceId` filled its slot: the time since its reader woke (reading the pending frame, then
+   * preprocessing) is what the next wait must leave. Frames no just-in-time reader took (files) say nothing.
+   */
+  prepared(sourceId: string): void {
+    const woke = this.wokeAtMs.get(sourceId);
+    if (woke === undefined) return;
+    this.wokeAtMs.delete(sourceId);
+    const ms = this.now() - woke;
     this.prepEmaMs = this.prepEmaMs === 0 ? ms : this.prepEmaMs + this.alpha * (ms - this.prepEmaMs);
   }
 

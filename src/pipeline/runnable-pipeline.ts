@@ -171,12 +171,21 @@ export class RunnablePipeline implements Pipeline {
     const dropsTimer = setInterval(emitDrops, DROPS_EVENT_INTERVAL_MS).unref();
     for (const s of sources) s.start?.();
     const schedule = new InferenceSchedule();
-    const justInTime = config.pipeline.justInTime ? async () => {
-          const ms = schedule.delayMs();
-          if (ms > 0) await sleepFor(ms);
-        } : undefined;
+    // Live sources, just in time: wait until the worker is about to be free, then read the newest frame.
+    const justInTime = (sourceId: string) => async () => {
+      const ms = schedule.delayMs();
+      if (ms > 0) await sleepFor(ms);
+      schedule.reading(sourceId);
+    };
     const readers = sources.map((s, i) =>
-      readFrames(s, permits, config.source[i]?.maxFrames ?? null, this.control, () => onSourceEnd(s), s.info.kind === 'live' ? justInTime : undefined),
+      readFrames(
+        s,
+        permits,
+        config.source[i]?.maxFrames ?? null,
+        this.control,
+        () => onSourceEnd(s),
+        s.info.kind === 'live' && config.pipeline.justInTime ? justInTime(s.info.id) : undefined,
+      ),
     );
 
     const flow$ = merge(...readers).pipe(

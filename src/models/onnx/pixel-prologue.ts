@@ -28,6 +28,11 @@ export function withPixelPrologue(
   }
   const [n, a, b, c] = input.dims;
   const [h, w] = spec.layout === 'nhwc' ? [a, b] : [b, c];
+  const channels = spec.layout === 'nhwc' ? c : a;
+  if (channels != null && channels !== 3) {
+    // Left to the float path, whose input check names the model's real shape.
+    throw new VisionpipeError('VP_MODEL_SHAPE_MISMATCH', `A pixel prologue feeds 3 channels; "${input.name}" (${spec.layout}) has ${channels}`, { value: input.dims });
+  }
   const out = new OnnxGraph(g.name);
   out.adoptCounter(g);
   out.opset = g.opset;

@@ -46,7 +46,7 @@ export function inferFrames(
           },
         };
       } catch (err) {
-        schedule?.done(performance.now() - sentAtMs);
+        schedule?.failed();
         ring.reclaim(slot);
         onFailed(staged, err);
         return null;

@@ -34,8 +34,7 @@ async function fill(ring: FrameRing, spec: PreprocessSpec, frame: Frame, stalene
     try {
       if (slot.buffer === null) throw new Error(`ring slot ${slot.id} handed out without its buffer`);
       const { transform, bytesCopied } = await preprocessInto(frame.mat, spec, slot.buffer);
-      // What a just-in-time reader must allow for between its wait and a filled slot: reading the frame, then this.
-      schedule?.prepared(frame.readMs + performance.now() - startMs);
+      schedule?.prepared(frame.sourceId);
       return {
         frame,
         slot,

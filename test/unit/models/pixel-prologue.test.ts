@@ -1,7 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import type { onnx as OnnxNs } from 'onnx-proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cv, type Mat } from '../../../src/cv.js';
 import { asOnnxDescriptor, asPixelInputDescriptor } from '../../../src/models/convert-model.js';
@@ -106,6 +108,38 @@ describe.skipIf(!HAS_SHARED)('pixel prologue vs the float path on vtest.avi fram
     const c = await run(withPixelPrologue(g, 'x', rgb).toBytes(), { ...pixelSpec, pixelFormat: 'rgb' }, PIXELS_INPUT, frame);
     expect(maxAbsDiff(a.out, c.out)).toBeLessThanOrEqual(1e-4);
     frame.release();
+  });
+
+  it('a model without 3 input channels keeps its float input (its shape check then names the real shape)', () => {
+    const g = new OnnxGraph('gray');
+    g.inputs.push({ name: 'x', dims: [1, 1, 8, 8] });
+    g.nodes.push({ op: 'Relu', inputs: ['x'], outputs: ['y'], name: 'relu' });
+    g.outputs.push({ name: 'y', dims: [1, 1, 8, 8] });
+    expect(() => withPixelPrologue(g, 'x', { layout: 'nchw', pixelFormat: 'rgb', scale: 1, mean: [0, 0, 0], std: [1, 1, 1] })).toThrow(/feeds 3 channels; "x" \(nchw\) has 1/);
+  });
+
+  it('the prologue model is cached per preprocessing: the same file on a second call, another for another mean', async () => {
+    const float = await asOnnxDescriptor(loadModelDescriptor('mlperf-tiny-resnet'), dir);
+    const other = await asPixelInputDescriptor({ ...float, preprocess: { ...float.preprocess, mean: [1, 2, 3] } }, dir);
+    expect(other.modelPath).not.toBe((await asPixelInputDescriptor(float, dir)).modelPath);
+  });
+
+  it('a model with a local function (which the graph writer would drop) is refused, so it keeps its float input', async () => {
+    const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNs };
+    const vi = (name: string) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [1, 3, 4, 4].map((d) => ({ dimValue: d })) } } } });
+    const bytes = onnx.ModelProto.encode(
+      onnx.ModelProto.create({
+        irVersion: 8,
+        opsetImport: [{ domain: '', version: 15 }, { domain: 'local', version: 1 }],
+        functions: [{ name: 'MyRelu', domain: 'local', input: ['a'], output: ['b'], node: [{ opType: 'Relu', input: ['a'], output: ['b'] }], opsetImport: [{ domain: '', version: 15 }] }],
+        graph: { name: 'g', node: [{ opType: 'MyRelu', domain: 'local', input: ['x'], output: ['y'], name: 'f' }], input: [vi('x')], output: [vi('y')] },
+      }),
+    ).finish();
+    const file = join(dir, 'fn.onnx');
+    writeFileSync(file, bytes);
+    const base = await asOnnxDescriptor(loadModelDescriptor('mlperf-tiny-resnet'), dir);
+    const d: ModelDescriptor = { ...base, name: 'fn', modelPath: file, input: { name: 'x', sizeWh: [4, 4], layout: 'nchw', dtype: 'float32' } };
+    await expect(asPixelInputDescriptor(d, dir)).rejects.toThrow(/local functions, sparse or external initializers/);
   });
 
   it('the prologue model is cached (the same file on a second call)', async () => {

@@ -25,7 +25,9 @@ describe('InferenceSchedule (just-in-time preprocessing for live sources)', () =
     s.sent();
     c.advance(160);
     s.done(160);
-    s.prepared(12);
+    s.reading('cam');
+    c.advance(12);
+    s.prepared('cam');
     s.sent(); // the next run starts now and should take ~160 ms
     expect(s.delayMs()).toBe(160 - 12 - 3);
     c.advance(100);
@@ -40,7 +42,9 @@ describe('InferenceSchedule (just-in-time preprocessing for live sources)', () =
     s.sent();
     c.advance(50);
     s.done(50);
-    s.prepared(4);
+    s.reading('cam');
+    c.advance(4);
+    s.prepared('cam');
     s.sent();
     s.sent();
     expect(s.delayMs()).toBe(100 - 4 - 2);
@@ -59,5 +63,19 @@ describe('InferenceSchedule (just-in-time preprocessing for live sources)', () =
     }
     s.sent();
     expect(s.delayMs()).toBe(150 - 0 - 2);
+  });
+
+  it('a failed run leaves the queue without moving the inference average; frames no just-in-time reader took (files) teach nothing', () => {
+    const c = clock();
+    const s = new InferenceSchedule(c.now, 1);
+    s.sent();
+    c.advance(80);
+    s.done(80);
+    s.sent();
+    c.advance(500);
+    s.failed();
+    s.prepared('file'); // never woke: ignored
+    s.sent();
+    expect(s.delayMs()).toBe(80 - 0 - 2);
   });
 });
