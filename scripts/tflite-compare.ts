@@ -10,11 +10,11 @@
  * Needs the dev dependencies (@tensorflow/tfjs-tflite, flatbuffers).
  */
 import * as ort from 'onnxruntime-node';
-import { cv } from '../src/cv.js';
 import { loadModelDescriptor } from '../src/models/load-descriptor.js';
 import { parseTflite, readTfliteFile } from '../src/models/tflite/read-tflite.js';
 import { integerWeightTypeForThisCpu, tfliteToOnnx, type IntegerWeightType } from '../src/models/tflite/tflite-to-onnx.js';
-import { inputByteLength, inputDims, preprocessInto, preprocessSpecOf } from '../src/preprocess/preprocess-frame.js';
+import { inputDims, preprocessSpecOf } from '../src/preprocess/preprocess-frame.js';
+import { preprocessedFrames } from '../test/helpers/frames.js';
 import { openTfliteReference } from '../test/helpers/tflite-reference.js';
 import { toWriterModel, writeTflite } from '../test/helpers/tflite-writer.js';
 
@@ -24,19 +24,7 @@ const model = readTfliteFile(modelFile);
 const inputT = model.tensors[model.inputs[0]!]!;
 const inputQuant = inputT.quant === null ? undefined : { scale: inputT.quant.scale[0]!, zeroPoint: inputT.quant.zeroPoint[0]! };
 const spec = preprocessSpecOf(loadModelDescriptor(descriptorName));
-const frames: Float32Array[] = [];
-const cap = new cv.VideoCapture(clip);
-for (let i = 0; ; i++) {
-  const f = await cap.readAsync();
-  if (f.empty) break;
-  if (i % 8 === 0) {
-    const buffer = new ArrayBuffer(inputByteLength(spec));
-    await preprocessInto(f, spec, buffer);
-    frames.push(new Float32Array(buffer));
-  }
-  f.release();
-}
-cap.release();
+const frames = await preprocessedFrames(clip, spec, 8);
 
 async function layers(weights: IntegerWeightType): Promise<void> {
   const produced = model.operators.map((o) => o.outputs[0]!).filter((t) => model.tensors[t]!.quant !== null);

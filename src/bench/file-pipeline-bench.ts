@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../config/load-config.js';
 import { sessionThreads } from '../inference/onnx-engine.js';
-import { asOnnxDescriptor, asPixelInputDescriptor } from '../models/convert-model.js';
+import { silentLogger } from '../log.js';
+import { asOnnxDescriptor } from '../models/convert-model.js';
 import { loadModelDescriptor } from '../models/load-descriptor.js';
-import { createPipeline } from '../pipeline/create-pipeline.js';
+import { createPipeline, pixelInputOrFloat } from '../pipeline/create-pipeline.js';
 import { inputByteLength, inputDims, preprocessInto, preprocessSpecOf } from '../preprocess/preprocess-frame.js';
 import { openVideoFile } from '../sources/file-source.js';
 import { STAGES, type RunSummary } from '../metrics/run-stats.js';
@@ -40,9 +41,8 @@ export interface BenchRow {
 export async function inferenceAloneMs(c: BenchCase): Promise<number | null> {
   if (c.engine !== 'onnx') return null;
   const config = parseConfig({ source: { uri: c.clip }, model: c.model, engine: c.engine });
-  const converted = await asOnnxDescriptor(loadModelDescriptor(config.model));
   // The same model file the pipeline ran: with its prologue, unless it could not take one.
-  const descriptor = await asPixelInputDescriptor(converted).catch(() => converted);
+  const descriptor = await pixelInputOrFloat(await asOnnxDescriptor(loadModelDescriptor(config.model)), silentLogger);
   const spec = preprocessSpecOf(descriptor);
   const { capture, first } = await openVideoFile(c.clip);
   capture.release();

@@ -48,28 +48,29 @@ export async function convertModel(path: string, out: string, outputName?: strin
  */
 export async function asOnnxDescriptor(d: ModelDescriptor, cacheDir = MODEL_CACHE_DIR): Promise<ModelDescriptor> {
   if (d.format === 'onnx') return d;
+  let file: string;
   if (d.format === 'tflite') {
     const weights = integerWeightTypeForThisCpu();
     const key = `tflite|${weights}|${d.output.name ?? ''}|v${TFLITE_CONVERTER_VERSION}`;
-    const file = await cachedModelFile(d.modelPath, d.name, key, cacheDir, async (partial) => writeFileSync(partial, tfliteToOnnx(readTfliteFile(d.modelPath), d.name, weights, d.output.name).graph.toBytes()));
-    return Object.freeze({ ...d, format: 'onnx', modelPath: file, input: { ...d.input, name: 'input' }, output: { ...d.output, name: 'output' } });
-  }
-  if (d.format !== 'tfjs-graph') {
+    file = await cachedModelFile(d.modelPath, d.name, key, cacheDir, async (partial) => writeFileSync(partial, tfliteToOnnx(readTfliteFile(d.modelPath), d.name, weights, d.output.name).graph.toBytes()));
+  } else if (d.format === 'tfjs-graph') {
+    file = await cachedModelFile(d.modelPath, d.name, `${d.output.name ?? ''}|v1`, cacheDir, (partial) => convertModel(d.modelPath, partial, d.output.name));
+  } else {
     throw new VisionpipeError('VP_ENGINE_UNAVAILABLE', `The onnx engine cannot run a ${d.format} model ("${d.name}")`, {
       value: 'onnx',
       expected: 'engine tfjs for TF.js layers models',
     });
   }
-  const file = await cachedModelFile(d.modelPath, d.name, `${d.output.name ?? ''}|v1`, cacheDir, (partial) => convertModel(d.modelPath, partial, d.output.name));
-  // The converted graph names its input `input` and its output `output`.
+  // Both converters name the graph's input `input` and its output `output`.
   return Object.freeze({ ...d, format: 'onnx', modelPath: file, input: { ...d.input, name: 'input' }, output: { ...d.output, name: 'output' } });
 }
 
 /**
- * The onnx engine fed uint8 pixels: the model gets a pixel prologue (see withPixelPrologue: channel order, scale,
- * mean / std and layout inside the graph), written once and cached like a conversion, and the returned descriptor
- * asks preprocessing only for the resized frame's bytes in the model's channel order. Throws when the model cannot take one (its input is not
- * a 4-D float, or the file's opset is older than the graph reader takes): the caller keeps the float path then.
+ * The onnx engine fed uint8 pixels: the model gets a pixel prologue (see withPixelPrologue: scale, mean / std and
+ * layout inside the graph), written once and cached like a conversion, and the returned descriptor asks
+ * preprocessing only for the resized frame's bytes in the model's channel order. Throws when the model cannot take
+ * one (its input is not a 4-D float with 3 channels, the graph writer would drop part of it, or the file's opset is
+ * older than the graph reader takes): the caller keeps the float path then.
  */
 export async function asPixelInputDescriptor(d: ModelDescriptor, cacheDir = MODEL_CACHE_DIR): Promise<ModelDescriptor> {
   if (d.format !== 'onnx') throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `A pixel prologue is added to ONNX models; "${d.name}" is ${d.format}`, { value: d.format });

@@ -96,7 +96,7 @@ export interface Pipeline {
 }
 
 /** The model with a pixel prologue, or as it is (logged) when it cannot take one. */
-async function pixelInputOrFloat(d: ModelDescriptor, log: Logger): Promise<ModelDescriptor> {
+export async function pixelInputOrFloat(d: ModelDescriptor, log: Logger): Promise<ModelDescriptor> {
   try {
     const pixels = await asPixelInputDescriptor(d);
     if (pixels !== d) log.debug({ model: pixels.modelPath }, 'the model takes uint8 pixels (prologue in the graph)');

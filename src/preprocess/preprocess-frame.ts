@@ -91,8 +91,7 @@ async function fill(frame: Mat, spec: PreprocessSpec, target: ArrayBuffer, own: 
     return { transform: plan, bytesCopied: copied };
   }
 
-  const alpha = [0, 1, 2].map((c) => spec.scale / (spec.std[c] ?? 1));
-  const beta = [0, 1, 2].map((c) => -(spec.mean[c] ?? 0) / (spec.std[c] ?? 1));
+  const { alpha, beta } = normalisation(spec);
   const uniform = alpha.every((a) => a === alpha[0]) && beta.every((b) => b === beta[0]);
   if (spec.layout === 'nhwc' && uniform) {
     await put(own(await m.convertToAsync(cv.CV_32FC3, alpha[0], beta[0])), 0);
@@ -103,6 +102,14 @@ async function fill(frame: Mat, spec: PreprocessSpec, target: ArrayBuffer, own: 
     else await put(own(new cv.Mat(floats)), 0);
   }
   return { transform: plan, bytesCopied: copied };
+}
+
+/** value = pixel · alpha[c] + beta[c], the spec's (pixel · scale − mean[c]) / std[c] per channel. */
+export function normalisation(spec: Pick<PreprocessSpec, 'scale' | 'mean' | 'std'>): { alpha: number[]; beta: number[] } {
+  return {
+    alpha: [0, 1, 2].map((c) => spec.scale / (spec.std[c] ?? 1)),
+    beta: [0, 1, 2].map((c) => -(spec.mean[c] ?? 0) / (spec.std[c] ?? 1)),
+  };
 }
 
 /**

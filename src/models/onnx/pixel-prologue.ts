@@ -1,5 +1,5 @@
 import { VisionpipeError } from '../../errors.js';
-import type { PreprocessSpec } from '../../preprocess/preprocess-frame.js';
+import { normalisation, type PreprocessSpec } from '../../preprocess/preprocess-frame.js';
 import { DataType, OnnxGraph } from './onnx-graph.js';
 
 /** The input a graph with a pixel prologue takes: the resized frame's own bytes, NHWC uint8 (in the model's channel order). */
@@ -44,8 +44,7 @@ export function withPixelPrologue(
     const order = out.constant('bgr_to_rgb', [3], BigInt64Array.of(2n, 1n, 0n), DataType.INT64);
     t = out.add('Gather', [t, order], { axis: 3 }, 'rgb');
   }
-  const alpha = [0, 1, 2].map((i) => spec.scale / (spec.std[i] ?? 1));
-  const beta = [0, 1, 2].map((i) => -(spec.mean[i] ?? 0) / (spec.std[i] ?? 1));
+  const { alpha, beta } = normalisation(spec);
   if (alpha.some((v) => v !== 1)) t = out.add('Mul', [t, out.constant('pixel_scale', [3], Float32Array.from(alpha))], undefined, 'scaled');
   if (beta.some((v) => v !== 0)) t = out.add('Add', [t, out.constant('pixel_shift', [3], Float32Array.from(beta))], undefined, 'normalised');
   if (spec.layout === 'nchw') t = out.add('Transpose', [t], { perm: [0, 3, 1, 2] }, 'nchw');

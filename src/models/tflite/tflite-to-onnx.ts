@@ -123,7 +123,7 @@ class Converter {
       const t = this.tensor(index);
       const v = this.val(index, undefined);
       const outName = i === 0 ? 'output' : `output_${i}`;
-      const y = v.kind === 'float' ? this.view(v, 'nhwc') : this.floatIn(v, 'nhwc');
+      const y = this.floatIn(v, 'nhwc');
       g.nodes.push({ op: 'Identity', inputs: [y], outputs: [outName], name: g.fresh('out') });
       g.outputs.push({ name: outName, dims: t.shape, dataType: v.kind === 'float' ? v.dtype : DataType.FLOAT });
       outputShapes.push(t.shape);

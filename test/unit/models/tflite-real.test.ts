@@ -5,14 +5,14 @@ import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { onnx as OnnxNs } from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cv } from '../../../src/cv.js';
 import { isVisionpipeError } from '../../../src/errors.js';
 import { loadModelDescriptor } from '../../../src/models/load-descriptor.js';
 import { toHalfBits } from '../../../src/models/optimize/fp16-weights.js';
 import { parseTflite, readTfliteFile } from '../../../src/models/tflite/read-tflite.js';
 import { integerWeightTypeForThisCpu, tfliteToOnnx } from '../../../src/models/tflite/tflite-to-onnx.js';
-import { inputByteLength, preprocessInto, preprocessSpecOf } from '../../../src/preprocess/preprocess-frame.js';
+import { preprocessSpecOf } from '../../../src/preprocess/preprocess-frame.js';
 import { runCli } from '../../helpers/cli.js';
+import { preprocessedFrames } from '../../helpers/frames.js';
 import { HAS_SHARED, SHARED, SKIP_SHARED_REASON, VTEST } from '../../helpers/shared.js';
 import { openTfliteReference } from '../../helpers/tflite-reference.js';
 import { bytesOf, toWriterModel, writeTflite, type WModel } from '../../helpers/tflite-writer.js';
@@ -31,25 +31,8 @@ const argmax = (v: ArrayLike<number>) => {
 };
 
 /** Every 4th frame of vtest.avi, preprocessed as the mlperf-tiny-resnet descriptor does (area-resized, RGB, 0..255). */
-async function vtestFrames(): Promise<Float32Array[]> {
-  const spec = preprocessSpecOf(loadModelDescriptor('mlperf-tiny-resnet'));
-  const cap = new cv.VideoCapture(VTEST);
-  const frames: Float32Array[] = [];
-  try {
-    for (let i = 0; ; i++) {
-      const frame = await cap.readAsync();
-      if (frame.empty) break;
-      if (i % 4 === 0) {
-        const buffer = new ArrayBuffer(inputByteLength(spec));
-        await preprocessInto(frame, spec, buffer);
-        frames.push(new Float32Array(buffer));
-      }
-      frame.release();
-    }
-  } finally {
-    cap.release();
-  }
-  return frames;
+function vtestFrames(): Promise<Float32Array[]> {
+  return preprocessedFrames(VTEST, preprocessSpecOf(loadModelDescriptor('mlperf-tiny-resnet')), 4);
 }
 
 async function outputsOf(model: Uint8Array | string, frames: Float32Array[], options: ort.InferenceSession.SessionOptions = {}): Promise<Float32Array[]> {
