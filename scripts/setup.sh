@@ -25,9 +25,11 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # x264enc from plugins-ugly, jpegdec from plugins-good): the real RTSP camera the live-source tests start on 127.0.0.1.
 # mosquitto: the real MQTT broker the delivery tests start on 127.0.0.1 (its system service is not started here).
 # chromium: the real browser the live-page tests drive through playwright-core (no browser download).
+# redis-server: the Redis the scale-out tests and bench start on 127.0.0.1 and a free port (its system service is not
+# relied on).
 packages=(libopencv-dev ffmpeg pkg-config g++ make python3
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
-  mosquitto chromium)
+  mosquitto chromium redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

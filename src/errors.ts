@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   VP_FFMPEG_FAILED: 'See the ffmpeg message; check the output path and codec settings.',
   VP_SINK_FAILED: 'An output failed to finalise; the message names it and what was kept. Check disk space and permissions.',
   VP_PIPELINE_ABORTED: 'The run was stopped before the end; outputs written so far were closed and kept.',
+  VP_QUEUE_UNREACHABLE: 'Check the --queue URL, that Redis runs there and accepts this client (password, TLS, firewall).',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { benchCommand } from './bench-command.js';
+import { registerClusterCommands } from './cluster-commands.js';
 import { convertModel } from '../models/convert-model.js';
 import type { IntegerWeightType } from '../models/tflite/tflite-to-onnx.js';
 import { prepareOutputPath } from '../sinks/output-path.js';
@@ -107,6 +108,8 @@ program
   .action(async (opts) => {
     process.exitCode = await benchCommand(opts);
   });
+
+registerClusterCommands(program);
 
 program
   .command('validate')

@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js';
 import type { AnnotatedFrame } from '../pipeline/frame.js';
+import { stampEvent } from '../pipeline/event-stamp.js';
 import { toEventJson } from '../pipeline/prediction-event.js';
 import type { Sink } from '../sinks/sink.js';
 import { webhookTargetName, type DeliveryConfig } from './delivery-schema.js';
@@ -123,7 +124,7 @@ export class DeliverySink implements Sink {
   }
 
   writeEvent(event: Record<string, unknown>): void {
-    this.#append(event);
+    this.#append(stampEvent(event));
   }
 
   async close(): Promise<string> {

@@ -1,3 +1,4 @@
+import { stampEvent } from './event-stamp.js';
 import type { Prediction } from './frame.js';
 
 const round3 = (v: number) => Math.round(v * 1000) / 1000;
@@ -31,7 +32,7 @@ export function toEventJson(p: Prediction): Record<string, unknown> {
             state: t.state,
           })),
         };
-  return {
+  return stampEvent({
     type: 'prediction',
     source: p.sourceId,
     frameIndex: p.frameIndex,
@@ -41,5 +42,5 @@ export function toEventJson(p: Prediction): Record<string, unknown> {
     ...tracks,
     latencyMs: round3(p.latencyMs),
     timingsMs: Object.fromEntries(Object.entries(p.timingsMs).map(([k, v]) => [k, round3(v)])),
-  };
+  });
 }

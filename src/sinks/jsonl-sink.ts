@@ -2,6 +2,7 @@ import { createWriteStream, renameSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Logger } from '../log.js';
 import type { AnnotatedFrame } from '../pipeline/frame.js';
+import { stampEvent } from '../pipeline/event-stamp.js';
 import { toEventJson } from '../pipeline/prediction-event.js';
 import { partialPathOf } from './output-path.js';
 import type { RetentionLimits } from './retention.js';
@@ -123,7 +124,7 @@ export class JsonlSink implements Sink {
   writeEvent(event: Record<string, unknown>): void {
     if (this.ended) return;
     const timeMs = typeof event['atMs'] === 'number' ? event['atMs'] : this.nowMs();
-    const line = { text: JSON.stringify(event), timeMs };
+    const line = { text: JSON.stringify(stampEvent(event)), timeMs };
     this.fileFor(line).writeNow(line);
   }
 
