@@ -24,7 +24,7 @@ export function formatSummary(s: RunSummary): string {
       ? [`  object events ${Object.entries(s.objectEvents).map(([type, n]) => `${type} ${n}`).join(', ')}`]
       : []),
     ...s.lineCounts.map((l) => `  line          ${l.source} ${l.line}: in ${l.in}, out ${l.out}${formatByClass(l.byClass)}`),
-    `  preprocessing copied ${(s.bytesCopiedPerFrame / 1024).toFixed(1)} KiB per frame; ring waits ${s.ringWaits}`,
+    `  preprocessing copied ${(s.bytesCopiedPerFrame / 1024).toFixed(1)} KiB per frame; ring waits ${s.ringWaits}${s.meanBatchSize > 1 ? `; ${s.meanBatchSize.toFixed(2)} frames per inference call (batched)` : ''}`,
     ...(outputs.length > 0 ? ['  outputs:', ...outputs] : []),
   ].join('\n');
 }

@@ -123,6 +123,16 @@ export const PipelineSchema = z.strictObject({
    */
   justInTime: z.boolean().default(true),
   /**
+   * onnx engine, several sources: frames of different sources waiting for the worker run in one inference call, up to
+   * this many (the model is rewritten once to take a batch, cached, and checked against batch 1). 1 = never batch.
+   */
+  maxBatch: z.number().int().min(1).max(16).default(4),
+  /**
+   * measured: batch only up to the largest size that made each image ≥ 10 % cheaper on this machine (timed once when
+   * the batched model is made, cached per CPU model; large images often gain nothing). always: up to maxBatch.
+   */
+  batchChoice: z.enum(['measured', 'always']).default('measured'),
+  /**
    * When the run fails because of its sources. all-sources-failed: a live source that gives up stops alone
    * (state `failed`) and the run goes on while any source runs; any-source-failed: the first one ends the run.
    */

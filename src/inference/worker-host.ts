@@ -14,8 +14,16 @@ export interface WorkerRunResult {
   buffer: ArrayBuffer;
   output: Float32Array;
   outputDims: number[];
-  /** Time inside engine.run, measured in the worker. */
+  /** Time inside engine.run, measured in the worker (the whole batch's when batched). */
   inferMs: number;
+  /** Inputs in the engine call this one was part of (1 = alone). */
+  batchSize?: number;
+}
+
+/** Batching asked of the worker (see WorkerInit.batch). */
+export interface BatchOptions {
+  modelPath: string;
+  maxBatch: number;
 }
 
 interface Pending {
@@ -41,6 +49,10 @@ export class InferenceWorkerHost {
     private readonly worker: Worker,
     /** What the engine reported once loaded. */
     readonly info: EngineInfo,
+    /** Inputs one engine call takes at most: 1 unless a batched model was asked for and loaded. */
+    readonly maxBatch = 1,
+    /** Why batching is off although it was asked for (the batched model did not load); null otherwise. */
+    readonly batchRefused: string | null = null,
   ) {
     worker.on('message', (msg: FromWorker) => this.onMessage(msg));
     worker.on('error', (err) => this.failAll(inferenceError(`The inference worker crashed: ${err.message}`)));
@@ -50,12 +62,12 @@ export class InferenceWorkerHost {
   }
 
   /** Starts a worker, loads the model in it, and resolves once it is ready (or rejects with the load error). */
-  static async start(descriptor: ModelDescriptor, engine: 'onnx' | 'tfjs', onnx?: OnnxOptions): Promise<InferenceWorkerHost> {
-    const init: WorkerInit = { descriptor, engine, ...(onnx === undefined ? {} : { onnx }) };
+  static async start(descriptor: ModelDescriptor, engine: 'onnx' | 'tfjs', onnx?: OnnxOptions, batch?: BatchOptions): Promise<InferenceWorkerHost> {
+    const init: WorkerInit = { descriptor, engine, ...(onnx === undefined ? {} : { onnx }), ...(batch === undefined ? {} : { batch }) };
     const worker = spawnWorker(init);
-    const info = await new Promise<EngineInfo>((resolve, reject) => {
+    const ready = await new Promise<Extract<FromWorker, { type: 'ready' }>>((resolve, reject) => {
       const onMessage = (msg: FromWorker) => {
-        if (msg.type === 'ready') resolve(msg.info);
+        if (msg.type === 'ready') resolve(msg);
         else if (msg.type === 'fatal') reject(deserialize(msg.error));
         else return;
         worker.off('message', onMessage);
@@ -68,7 +80,7 @@ export class InferenceWorkerHost {
       await worker.terminate();
       throw err;
     });
-    return new InferenceWorkerHost(worker, info);
+    return new InferenceWorkerHost(worker, ready.info, ready.maxBatch, ready.batchRefused ?? null);
   }
 
   /**
@@ -133,7 +145,7 @@ export class InferenceWorkerHost {
     this.pending.delete(msg.seq);
     if (!giveBackOrReject(p, msg.buffer ?? new ArrayBuffer(p.byteLength))) return;
     if (msg.type === 'result') {
-      p.resolve({ slotId: msg.slotId, buffer: msg.buffer, output: msg.output, outputDims: msg.outputDims, inferMs: msg.inferMs });
+      p.resolve({ slotId: msg.slotId, buffer: msg.buffer, output: msg.output, outputDims: msg.outputDims, inferMs: msg.inferMs, batchSize: msg.batchSize });
     } else p.reject(deserialize(msg.error));
   }
 

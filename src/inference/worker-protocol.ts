@@ -9,6 +9,11 @@ export interface WorkerInit {
   engine: 'onnx' | 'tfjs';
   /** onnxruntime's thread settings (config `onnx`); absent = its defaults. */
   onnx?: OnnxOptions;
+  /**
+   * Batching (onnx engine): the same model rewritten to take a batch (see withDynamicBatch). Runs waiting in the
+   * worker's queue when it becomes free go through it together, up to `maxBatch`; a lone run keeps the original.
+   */
+  batch?: { modelPath: string; maxBatch: number };
 }
 
 export interface SerializedError {
@@ -30,7 +35,13 @@ export interface RunRequest {
 export type ToWorker = RunRequest | { type: 'dispose' };
 
 export type FromWorker =
-  | { type: 'ready'; info: EngineInfo }
+  | {
+      type: 'ready';
+      info: EngineInfo;
+      /** Inputs one engine call takes at most (1 = no batching); with the reason when batching was asked for but is off. */
+      maxBatch: number;
+      batchRefused?: string;
+    }
   | { type: 'fatal'; error: SerializedError }
   | {
       type: 'result';
@@ -40,7 +51,10 @@ export type FromWorker =
       buffer: ArrayBuffer;
       output: Float32Array;
       outputDims: number[];
+      /** Time inside the engine call, measured in the worker (the whole batch's when batched). */
       inferMs: number;
+      /** Inputs in the engine call this one was part of (1 = alone). */
+      batchSize: number;
     }
   | {
       type: 'run-error';

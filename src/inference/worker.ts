@@ -31,6 +31,8 @@ async function createEngine(): Promise<InferenceEngine> {
 }
 
 let engine: InferenceEngine | undefined;
+/** The batched model's engine (init.batch), when it loaded. */
+let batchEngine: InferenceEngine | undefined;
 
 /** The input as a typed array over the transferred buffer, after checking the request can describe one. */
 function inputOf(msg: RunRequest): Float32Array | Uint8Array {
@@ -73,12 +75,47 @@ async function run(msg: RunRequest): Promise<void> {
     const output = whole ? (out.data as Float32Array) : Float32Array.from(out.data);
     const inferMs = performance.now() - startMs;
     post(
-      { type: 'result', seq: msg.seq, slotId: msg.slotId, buffer: msg.buffer, output, outputDims: [...out.dims], inferMs },
+      { type: 'result', seq: msg.seq, slotId: msg.slotId, buffer: msg.buffer, output, outputDims: [...out.dims], inferMs, batchSize: 1 },
       [msg.buffer, output.buffer as ArrayBuffer],
     );
   } catch (err) {
     answerFailure(msg, runFailure(msg, err));
   }
+}
+
+/**
+ * Several waiting inputs in one call of the batched model: their bytes are copied side by side (the only copy
+ * batching adds), the output is split back per input, and each input is answered on its own, in order. If the
+ * batched call fails, each input is run alone, so one bad input fails only itself.
+ */
+async function runBatch(msgs: RunRequest[]): Promise<void> {
+  let outputs: Float32Array[];
+  let outputDims: number[];
+  let inferMs: number;
+  try {
+    if (batchEngine === undefined) throw new Error('no batched model');
+    const inputs = msgs.map(inputOf);
+    const per = inputs[0]!.length;
+    const joined = inputs[0] instanceof Uint8Array ? new Uint8Array(per * msgs.length) : new Float32Array(per * msgs.length);
+    inputs.forEach((data, i) => joined.set(data, i * per));
+    const startMs = performance.now();
+    const out = await batchEngine.run({ data: joined, dims: [msgs.length, ...msgs[0]!.dims.slice(1)] });
+    inferMs = performance.now() - startMs;
+    const each = out.data.length / msgs.length;
+    if (out.dims[0] !== msgs.length || !Number.isInteger(each)) throw new Error(`the batched model answered dims ${JSON.stringify(out.dims)} for ${msgs.length} inputs`);
+    outputs = msgs.map((_, i) => Float32Array.from(out.data.subarray(i * each, (i + 1) * each)));
+    outputDims = [1, ...out.dims.slice(1)];
+  } catch {
+    for (const msg of msgs) await run(msg);
+    return;
+  }
+  msgs.forEach((msg, i) => {
+    const output = outputs[i]!;
+    post(
+      { type: 'result', seq: msg.seq, slotId: msg.slotId, buffer: msg.buffer, output, outputDims, inferMs, batchSize: msgs.length },
+      [msg.buffer, output.buffer as ArrayBuffer],
+    );
+  });
 }
 
 /** Sends run-error with the buffer back; if it cannot be transferred, without it (the host then replaces the slot). */
@@ -103,7 +140,13 @@ async function dispose(): Promise<void> {
     // The host is shutting the thread down either way; say why the engine did not release cleanly.
     console.error(`visionpipe inference worker: engine dispose failed: ${messageOf(err)}`);
   }
+  try {
+    await batchEngine?.dispose();
+  } catch (err) {
+    console.error(`visionpipe inference worker: batched engine dispose failed: ${messageOf(err)}`);
+  }
   engine = undefined;
+  batchEngine = undefined;
   post({ type: 'disposed' });
 }
 
@@ -111,18 +154,68 @@ async function load(): Promise<void> {
   try {
     engine = await createEngine();
     const info = await engine.load(init.descriptor);
-    post({ type: 'ready', info });
+    let batchRefused: string | undefined;
+    if (init.batch !== undefined && init.batch.maxBatch > 1) {
+      try {
+        const batched = await createEngine();
+        await batched.load({ ...init.descriptor, modelPath: init.batch.modelPath });
+        batchEngine = batched;
+      } catch (err) {
+        batchRefused = `the batched model did not load: ${messageOf(err)}`;
+      }
+    }
+    const maxBatch = batchEngine === undefined ? 1 : (init.batch?.maxBatch ?? 1);
+    post({ type: 'ready', info, maxBatch, ...(batchRefused === undefined ? {} : { batchRefused }) });
   } catch (err) {
     post({ type: 'fatal', error: serialize(err) });
   }
 }
 
-// Loading is the first link of the queue, so a request that arrives early waits for the engine.
-let queue: Promise<void> = load();
+/**
+ * The queue: runs wait here while the engine is busy; when it frees, every run waiting (up to maxBatch, same dims and
+ * dtype, none after a dispose) goes in one call. Loading is the first thing done, so an early request waits for the
+ * engine. Between calls the loop yields once, so runs posted during a call have arrived before the next batch forms.
+ */
+const waiting: ToWorker[] = [];
+let draining: Promise<void> = load();
+let drainScheduled = false;
+
+function takeNext(): ToWorker[] {
+  const first = waiting.shift();
+  if (first === undefined || first.type !== 'run' || batchEngine === undefined) return first === undefined ? [] : [first];
+  const batch: RunRequest[] = [first];
+  const limit = init.batch?.maxBatch ?? 1;
+  const key = `${first.dtype}|${JSON.stringify(first.dims)}`;
+  while (batch.length < limit) {
+    const next = waiting[0];
+    if (next === undefined || next.type !== 'run' || `${next.dtype}|${JSON.stringify(next.dims)}` !== key) break;
+    batch.push(next);
+    waiting.shift();
+  }
+  return batch;
+}
+
+async function drain(): Promise<void> {
+  for (;;) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const next = takeNext();
+    if (next.length === 0) return;
+    const [head] = next;
+    if (head?.type === 'dispose') await dispose();
+    else if (next.length === 1) await run(head as RunRequest);
+    else await runBatch(next as RunRequest[]);
+  }
+}
 
 port.on('message', (msg: ToWorker) => {
-  queue = queue
-    .then(() => (msg.type === 'dispose' ? dispose() : run(msg)))
+  waiting.push(msg);
+  if (drainScheduled) return;
+  drainScheduled = true;
+  draining = draining
+    .then(() => {
+      drainScheduled = false;
+      return drain();
+    })
     // run() and dispose() answer their own failures; this only keeps a bug from breaking every later run.
     .catch((err: unknown) => console.error(`visionpipe inference worker: ${messageOf(err)}`));
 });

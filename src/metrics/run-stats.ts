@@ -32,6 +32,8 @@ export interface RunSummary {
   /** Tracked sources: each line's final counts. */
   lineCounts: { source: string; line: string; in: number; out: number; byClass: Record<string, { in: number; out: number }> }[];
   engine: string;
+  /** Frames per inference call (1 without batching; up to pipeline.maxBatch with several sources). */
+  meanBatchSize: number;
 }
 
 /**
@@ -57,7 +59,7 @@ export class RunStats {
   }
 
   summary(nowMs: number, extra: Pick<RunSummary, 'drops' | 'ringWaits' | 'stoppedEarly' | 'outputs' | 'engine' | 'sourceProblems'> &
-      Partial<Pick<RunSummary, 'objectEvents' | 'lineCounts'>>): RunSummary {
+      Partial<Pick<RunSummary, 'objectEvents' | 'lineCounts' | 'meanBatchSize'>>): RunSummary {
     const elapsedMs = nowMs - this.startMs;
     const n = Math.max(1, this.frames);
     const mean = Object.fromEntries(STAGES.map((s) => [s, this.sums[s] / n])) as unknown as StageTimingsMs;
@@ -75,6 +77,7 @@ export class RunStats {
       bytesCopiedPerFrame: this.bytesCopied / n,
       objectEvents: {},
       lineCounts: [],
+      meanBatchSize: 1,
       ...extra,
     };
   }

@@ -2,13 +2,16 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { onnx as OnnxNs } from 'onnx-proto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { VisionpipeError } from '../errors.js';
 import type { ModelDescriptor } from './descriptor-schema.js';
+import type { OnnxOptions } from '../config/schema.js';
+import { sessionThreads } from '../inference/onnx-engine.js';
 import { kerasToOnnx } from './keras/keras-to-onnx.js';
 import { readKerasH5 } from './keras/read-keras-h5.js';
-import { readOnnxGraph, type OnnxGraph } from './onnx/onnx-graph.js';
+import { DataType, readOnnxGraph, type OnnxGraph } from './onnx/onnx-graph.js';
+import { withDynamicBatch, type BatchPlan } from './onnx/dynamic-batch.js';
 import { PIXELS_INPUT, withPixelPrologue } from './onnx/pixel-prologue.js';
 
 const { onnx: onnxProto } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNs };
@@ -89,6 +92,68 @@ export async function asPixelInputDescriptor(d: ModelDescriptor, cacheDir = MODE
     input: { ...d.input, name: PIXELS_INPUT, dtype: 'uint8' as const, layout: 'nhwc' as const },
     preprocess: { ...p, scale: 1, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] },
   });
+}
+
+/** How far a batched model's outputs may be from the original's, relative to each output's largest value. */
+export const BATCH_TOLERANCE = 1e-4;
+/** A batch size is used only if it makes each image at least this much cheaper than running it alone. */
+export const BATCH_MIN_GAIN = 0.9;
+
+/** A model that takes a batch, and the batch size worth using on this machine. */
+export interface BatchedModel {
+  modelPath: string;
+  /** The largest batch size (≤ the one asked for) that made each image ≥ 10 % cheaper here; 1 = batching does not pay. */
+  maxBatch: number;
+  /** Measured inference time per image at each batch size tried, ms. */
+  perImageMs: Record<string, number>;
+  plan: BatchPlan;
+}
+
+/**
+ * The model (an ONNX descriptor, usually after asPixelInputDescriptor) rewritten to take a batch (withDynamicBatch),
+ * written once and cached. Before it is cached, the batched model runs three test images in one call and must match
+ * the original run on each alone (BATCH_TOLERANCE), and it is timed at batch sizes 1, 2, 4… up to `maxBatch` on this
+ * machine: batching pays for small models (per-call overhead) and may not for large images, where each image alone
+ * already fills the caches. The cache key includes the CPU model, so a different machine measures again. A model that
+ * cannot take a batch, or whose rewrite does not match, throws VP_MODEL_UNSUPPORTED and the caller keeps batch 1.
+ */
+export async function asBatchedModel(d: ModelDescriptor, maxBatch: number, onnxOptions: Partial<OnnxOptions> = {}, cacheDir = MODEL_CACHE_DIR): Promise<BatchedModel> {
+  if (d.format !== 'onnx') throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `Batching rewrites ONNX models; "${d.name}" is ${d.format}`, { value: d.format });
+  const sizes = [...new Set([1, 2, 4, 8, 16].filter((n) => n < maxBatch).concat(maxBatch))];
+  const cpu = cpus()[0]?.model ?? 'cpu';
+  const variant = `batch|${d.input.name ?? ''}|${sizes.join(',')}|${cpu}|${onnxOptions.intraOpThreads ?? ''}|v2`;
+  const file = await cachedModelFile(d.modelPath, d.name, variant, cacheDir, async (partial) => {
+    const bytes = readFileSync(d.modelPath);
+    refuseWhatTheWriterDrops(bytes, d.modelPath);
+    const graph = readOnnxGraph(bytes, d.name);
+    const input = graph.inputs[0];
+    if (input === undefined || graph.inputs.length !== 1) throw new VisionpipeError('VP_MODEL_UNSUPPORTED', 'The model cannot take a batch: it needs exactly one input', { value: d.modelPath });
+    const dims = input.dims.map((x) => x ?? 1);
+    // onnxruntime on the main thread, once per model and machine: loaded only here, so other commands do not pay for it.
+    const { batchDifference, probeGraph, testImage, timePerImage } = await import('./onnx/probe-graph.js');
+    // A model that already declares a dynamic batch is taken at its word, after the same check.
+    const { graph: batched, plan } =
+      input.dims[0] === null
+        ? { graph, plan: { batchedNodes: graph.nodes.length, perImageNodes: 0, firstPerImage: null } }
+        : withDynamicBatch(graph, await probeGraph(graph, testImage(dims, input.dataType ?? DataType.FLOAT)));
+    const worst = await batchDifference(graph, batched, [0, 1, 2].map((seed) => testImage(dims, input.dataType ?? DataType.FLOAT, seed)));
+    if (!(worst <= BATCH_TOLERANCE)) {
+      throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `The batched model does not match the original (${worst.toExponential(1)} apart, relative)`, {
+        value: d.modelPath,
+        expected: `outputs within ${BATCH_TOLERANCE} of running each image alone`,
+        hint: 'It keeps batch 1. Please report the model: the batching rewrite misjudged one of its ops.',
+      });
+    }
+    const perImage = await timePerImage(batched, sizes, sessionThreads({ spinWait: false, ...onnxOptions }));
+    const alone = perImage.get(1)!;
+    const best = Math.max(...sizes.filter((n) => perImage.get(n)! <= BATCH_MIN_GAIN * alone));
+    const record: Omit<BatchedModel, 'modelPath'> = { maxBatch: Number.isFinite(best) ? best : 1, perImageMs: Object.fromEntries(perImage), plan };
+    writeFileSync(`${partial}.json`, JSON.stringify(record));
+    renameSync(`${partial}.json`, `${partial.replace(/\.\d+\.partial$/, '')}.json`);
+    writeFileSync(partial, batched.toBytes());
+  });
+  const record = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as Omit<BatchedModel, 'modelPath'>;
+  return { modelPath: file, ...record };
 }
 
 /** The graph writer carries nodes, initializers, inputs, outputs and opsets only: models with more keep their float input. */

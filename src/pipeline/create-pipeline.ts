@@ -1,16 +1,16 @@
 import type { Observable } from 'rxjs';
 import { parseConfig } from '../config/load-config.js';
-import type { Config, ConfigInput } from '../config/schema.js';
+import type { Config, ConfigInput, OnnxOptions } from '../config/schema.js';
 import { messageOf, VisionpipeError } from '../errors.js';
 import type { InferenceHost } from '../inference/inference-host.js';
 import { OpenCvDnnHost } from '../inference/opencv-host.js';
-import { InferenceWorkerHost } from '../inference/worker-host.js';
+import { InferenceWorkerHost, type BatchOptions } from '../inference/worker-host.js';
 import { silentLogger, type Logger } from '../log.js';
 import { MetricsServer } from '../metrics/prometheus.js';
 import { LiveView } from '../ui/live-view.js';
 import { UiServer, checkUiExposure } from '../ui/ui-server.js';
 import type { RunSummary } from '../metrics/run-stats.js';
-import { asOnnxDescriptor, asPixelInputDescriptor } from '../models/convert-model.js';
+import { asBatchedModel, asOnnxDescriptor, asPixelInputDescriptor } from '../models/convert-model.js';
 import type { ModelDescriptor } from '../models/descriptor-schema.js';
 import { loadModelDescriptor } from '../models/load-descriptor.js';
 import { inputDims, preprocessSpecOf } from '../preprocess/preprocess-frame.js';
@@ -148,20 +148,26 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
   const sources = inject.sources ?? (await openSources(config.source));
   for (const s of sources) log.info({ source: s.info }, 'source opened');
   let host: InferenceHost | undefined = inject.host;
+  let batchSlots = 1;
   let metrics: MetricsServer | null = null;
   let ui: { view: LiveView; server: UiServer } | null = null;
   try {
     if (host === undefined && engine === 'opencv') host = await OpenCvDnnHost.start(descriptor);
     else if (host === undefined) {
+      const wanted = engine === 'onnx' ? Math.min(config.pipeline.maxBatch, sources.length) : 1;
+      let worker: InferenceWorkerHost;
       try {
-        host = await InferenceWorkerHost.start(descriptor, engine === 'opencv' ? 'onnx' : engine, config.onnx);
+        worker = await InferenceWorkerHost.start(descriptor, engine === 'opencv' ? 'onnx' : engine, config.onnx, await batchedModel(descriptor, wanted, config.onnx, config.pipeline.batchChoice, log));
       } catch (err) {
         // The rewritten model did not load (something the graph writer does not carry over): the float input it is.
         if (descriptor === converted) throw err;
         log.info({ reason: messageOf(err) }, 'the model with a pixel prologue did not load; it keeps its float input');
         descriptor = converted;
-        host = await InferenceWorkerHost.start(descriptor, engine === 'opencv' ? 'onnx' : engine, config.onnx);
+        worker = await InferenceWorkerHost.start(descriptor, engine === 'opencv' ? 'onnx' : engine, config.onnx, await batchedModel(descriptor, wanted, config.onnx, config.pipeline.batchChoice, log));
       }
+      if (worker.batchRefused !== null) log.info({ reason: worker.batchRefused }, 'frames run one at a time (no batching)');
+      batchSlots = worker.maxBatch;
+      host = worker;
     }
     if (inject.host === undefined) checkModelInput(host.info, descriptor, inputDims(preprocessSpecOf(descriptor)));
     if (config.metrics.port !== null) metrics = await MetricsServer.start(config.metrics.host, config.metrics.port, sources);
@@ -187,11 +193,34 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
     metrics,
     ui: ui?.server ?? null,
     outputs: { videoPath, eventsPath, ffmpegPath: ffmpeg?.path ?? null, snapshotsDir, clipsDir },
+    maxBatch: batchSlots,
     extraSinks: [...(ui === null ? [] : [ui.view]), ...(inject.sinks ?? [])],
     log,
   });
 }
 
+/**
+ * Batching for `maxBatch` > 1 (several sources on the onnx engine): the model rewritten to take a batch (made once,
+ * checked against batch 1, timed on this machine, cached), or undefined — logged — when it cannot take one or when
+ * batching made no image cheaper here: frames then run one at a time.
+ */
+async function batchedModel(d: ModelDescriptor, maxBatch: number, onnx: OnnxOptions, choice: 'measured' | 'always', log: Logger): Promise<BatchOptions | undefined> {
+  if (maxBatch <= 1 || d.format !== 'onnx') return undefined;
+  try {
+    const batched = await asBatchedModel(d, maxBatch, onnx);
+    const fields = { perImageMs: batched.perImageMs, perImageNodes: batched.plan.perImageNodes, firstPerImage: batched.plan.firstPerImage };
+    const use = choice === 'always' ? maxBatch : batched.maxBatch;
+    if (use <= 1) {
+      log.info(fields, 'frames run one at a time (batching made no image cheaper on this machine)');
+      return undefined;
+    }
+    log.info({ ...fields, maxBatch: use }, 'frames of several sources run in batches');
+    return { modelPath: batched.modelPath, maxBatch: use };
+  } catch (err) {
+    log.info({ reason: messageOf(err) }, 'frames run one at a time (the model cannot take a batch)');
+    return undefined;
+  }
+}
 
 /** VISIONPIPE_UI_TOKEN, checked like ui.token (a short one is refused, not silently used). */
 function uiTokenFromEnv(): string | null {

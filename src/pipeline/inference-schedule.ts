@@ -9,33 +9,46 @@ export class InferenceSchedule {
   private inferEmaMs: number | null = null;
   private prepEmaMs = 0;
   private queued = 0;
-  private busyUntilMs = 0;
+  /** When the worker last started from idle or answered: the runs still queued take their turns from here. */
+  private anchorMs = 0;
 
   constructor(
     private readonly now: () => number = () => performance.now(),
     /** Weight of the newest measurement in the moving averages. */
     private readonly alpha = 0.2,
+    /** Runs the worker takes in one call (batching): queued runs cost one inference per this many. */
+    private readonly maxBatch = 1,
   ) {}
 
   /** A run was sent to the worker. */
   sent(): void {
-    const now = this.now();
+    if (this.queued === 0) this.anchorMs = this.now();
     this.queued++;
-    this.busyUntilMs = Math.max(this.busyUntilMs, now) + (this.inferEmaMs ?? 0);
   }
 
   /** A run failed: it leaves the queue, its time says nothing about inference. */
   failed(): void {
     this.queued = Math.max(0, this.queued - 1);
-    this.busyUntilMs = this.now() + this.queued * (this.inferEmaMs ?? 0);
+    this.anchorMs = this.now();
   }
 
-  /** A run came back after `inferMs` in the worker. */
-  done(inferMs: number): void {
+  /** Runs answered, and inference calls they took (a batch of k counts 1/k per run). */
+  private answered = 0;
+  private calls = 0;
+
+  /** Runs per inference call so far (1 without batching). */
+  get meanBatchSize(): number {
+    return this.calls === 0 ? 1 : this.answered / this.calls;
+  }
+
+  /** A run came back after `inferMs` in the worker (a batch's runs each report the batch's time and size). */
+  done(inferMs: number, batchSize = 1): void {
+    this.answered++;
+    this.calls += 1 / Math.max(1, batchSize);
     this.queued = Math.max(0, this.queued - 1);
     this.inferEmaMs = this.inferEmaMs === null ? inferMs : this.inferEmaMs + this.alpha * (inferMs - this.inferEmaMs);
-    // Re-anchored on what actually happened: the runs still queued take one average each from now.
-    this.busyUntilMs = this.now() + this.queued * this.inferEmaMs;
+    // Re-anchored on what actually happened: the runs still queued take one average per batch from now.
+    this.anchorMs = this.now();
   }
 
   private readonly wokeAtMs = new Map<string, number>();
@@ -65,6 +78,7 @@ export class InferenceSchedule {
   delayMs(): number {
     if (this.inferEmaMs === null || this.queued === 0) return 0;
     const margin = Math.max(2, 0.25 * this.prepEmaMs);
-    return Math.max(0, this.busyUntilMs - this.now() - this.prepEmaMs - margin);
+    const busyUntilMs = this.anchorMs + Math.ceil(this.queued / this.maxBatch) * this.inferEmaMs;
+    return Math.max(0, busyUntilMs - this.now() - this.prepEmaMs - margin);
   }
 }

@@ -51,6 +51,8 @@ export interface RunnableParts {
   outputs: SinkOutputs;
   extraSinks: readonly Sink[];
   log: Logger;
+  /** Inputs the host takes in one call (1 = no batching): the ring holds ringSize batches' worth of slots. */
+  maxBatch?: number;
 }
 
 /** The pipeline createPipeline returns: wires the operators, then shuts everything down in order. */
@@ -100,10 +102,12 @@ export class RunnablePipeline implements Pipeline {
     this.started = true;
     const { config, descriptor, sources, host, metrics, log } = this.parts;
     const spec = preprocessSpecOf(descriptor);
-    const ring = new FrameRing(config.pipeline.ringSize, inputByteLength(spec));
+    // Batching: each source's frame needs a slot while a batch of them runs, so ringSize counts batches.
+    const maxBatch = this.parts.maxBatch ?? 1;
+    const ring = new FrameRing(config.pipeline.ringSize * maxBatch, inputByteLength(spec));
     // Live frames must not queue behind the ring: they wait in their source, where a newer frame replaces them.
     const anyLive = sources.some((s) => s.info.kind === 'live');
-    const permits = new Permits(anyLive ? config.pipeline.ringSize : Math.max(config.pipeline.maxInFlight, config.pipeline.ringSize));
+    const permits = new Permits(anyLive ? ring.slotCount : Math.max(config.pipeline.maxInFlight, ring.slotCount));
     const sinks = [...openSinks(config, sources, this.parts.outputs, log), ...this.parts.extraSinks];
     for (const sink of sinks) if (sink instanceof DeliverySink) metrics?.trackDelivery(sink);
     const stats = new RunStats(performance.now());
@@ -170,7 +174,7 @@ export class RunnablePipeline implements Pipeline {
     };
     const dropsTimer = setInterval(emitDrops, DROPS_EVENT_INTERVAL_MS).unref();
     for (const s of sources) s.start?.();
-    const schedule = new InferenceSchedule();
+    const schedule = new InferenceSchedule(undefined, undefined, maxBatch);
     // Live sources, just in time: wait until the worker is about to be free, then read the newest frame.
     const justInTime = (sourceId: string) => async () => {
       const ms = schedule.delayMs();
@@ -264,6 +268,7 @@ export class RunnablePipeline implements Pipeline {
           outputs: { ...outputs, ...tracking.outputs() },
           engine: this.engine,
           sourceProblems,
+          meanBatchSize: schedule.meanBatchSize,
           ...tracking.summary(),
         }),
     });

@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ffprobeFrameCount, runCli } from '../helpers/cli.js';
+import { createPipeline } from '../../src/pipeline/create-pipeline.js';
+import type { Prediction } from '../../src/pipeline/frame.js';
+import { HAS_SHARED, SKIP_SHARED_REASON, VTEST } from '../helpers/shared.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'visionpipe-multi-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,3 +39,42 @@ describe('several sources in one process share one inference worker', () => {
     expect(existsSync(join(dir, 'one.mp4'))).toBe(false);
   });
 });
+
+/** Three 5-frame cuts of the shared sample (people walking) at different times: one per source. */
+const people = HAS_SHARED
+  ? [0, 20, 40].map((startS) => {
+      const path = join(dir, `people-${startS}.mp4`);
+      spawnSync('ffmpeg', ['-v', 'error', '-y', '-ss', String(startS), '-i', VTEST, '-frames:v', '5', '-pix_fmt', 'yuv420p', path]);
+      return path;
+    })
+  : [];
+
+describe.skipIf(!HAS_SHARED)(`frames of several sources in one inference call (pipeline.maxBatch)${HAS_SHARED ? '' : ` — skipped: ${SKIP_SHARED_REASON}`}`, () => {
+  /** Every prediction of a run on the default detector, keyed by source and frame, with the run's summary. */
+  async function predictions(maxBatch: number) {
+    const pipeline = await createPipeline({
+      source: people.map((uri) => ({ uri })),
+      model: 'centernet',
+      pipeline: { maxBatch, batchChoice: 'always' },
+    });
+    const seen = new Map<string, Prediction['result']>();
+    pipeline.predictions$.subscribe((p) => seen.set(`${p.sourceId}#${p.frameIndex}`, p.result));
+    const summary = await pipeline.run();
+    return { seen, summary };
+  }
+
+  it('gives every source the detections it gets one frame at a time, routed back in order', async () => {
+    const batched = await predictions(3);
+    const alone = await predictions(1);
+    expect(alone.summary.meanBatchSize).toBe(1);
+    // Three files read at once: while the worker runs one batch, the next frames of the others wait for it.
+    expect(batched.summary.meanBatchSize).toBeGreaterThan(1);
+    expect(batched.summary.frames).toBe(15);
+    expect([...batched.seen.keys()].sort()).toEqual([...alone.seen.keys()].sort());
+    const round = (r: unknown) => JSON.parse(JSON.stringify(r), (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 100) / 100 : v)) as unknown;
+    const detections = [...alone.seen.values()].reduce((n, r) => n + (r.task === 'detection' ? r.detections.length : 0), 0);
+    expect(detections).toBeGreaterThan(20); // people in every frame: the comparison is not of empty lists
+    for (const [key, result] of alone.seen) expect(round(batched.seen.get(key)), key).toEqual(round(result));
+  }, 180_000);
+});
+

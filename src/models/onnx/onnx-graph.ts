@@ -5,7 +5,7 @@ import { VisionpipeError } from '../../errors.js';
 const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNs };
 
 /** A number is an INT attribute; floats are written `{ f: 0.5 }` so 1.0 cannot turn into an integer. */
-export type AttrValue = number | { f: number } | string | number[] | { floats: number[] } | OnnxNs.ITensorProto;
+export type AttrValue = number | { f: number } | string | number[] | { floats: number[] } | { graph: OnnxNs.IGraphProto } | OnnxNs.ITensorProto;
 
 export interface OnnxNode {
   op: string;
@@ -94,27 +94,32 @@ export class OnnxGraph {
 
   /** Serialises the model; `extraOutputs` exposes intermediate tensors (for calibration) without changing the graph. */
   toBytes(opset = this.opset, extraOutputs: readonly string[] = []): Uint8Array {
-    const outputs = [...this.outputs, ...extraOutputs.filter((t) => !this.outputs.some((o) => o.name === t)).map((name) => ({ name, dims: [] }))];
     const model = onnx.ModelProto.create({
       irVersion: 7,
       producerName: 'visionpipe',
       opsetImport: [{ domain: '', version: opset }],
-      graph: {
-        name: this.name,
-        node: this.nodes.map((n) => ({
-          opType: n.op,
-          input: n.inputs,
-          output: n.outputs,
-          name: n.name,
-          domain: n.domain ?? '',
-          attribute: Object.entries(n.attrs ?? {}).map(([name, v]) => attribute(name, v)),
-        })),
-        initializer: [...this.initializers.values()].map(tensorProto),
-        input: this.inputs.map(valueInfo),
-        output: outputs.map((o) => (o.dims.length === 0 ? { name: o.name } : valueInfo(o))),
-      },
+      graph: this.toGraphProto(extraOutputs),
     });
     return onnx.ModelProto.encode(model).finish();
+  }
+
+  /** The graph alone: what toBytes wraps in a model, and what a Scan / Loop / If node carries as its body. */
+  toGraphProto(extraOutputs: readonly string[] = []): OnnxNs.IGraphProto {
+    const outputs = [...this.outputs, ...extraOutputs.filter((t) => !this.outputs.some((o) => o.name === t)).map((name) => ({ name, dims: [] }))];
+    return {
+      name: this.name,
+      node: this.nodes.map((n) => ({
+        opType: n.op,
+        input: n.inputs,
+        output: n.outputs,
+        name: n.name,
+        domain: n.domain ?? '',
+        attribute: Object.entries(n.attrs ?? {}).map(([name, v]) => attribute(name, v)),
+      })),
+      initializer: [...this.initializers.values()].map(tensorProto),
+      input: this.inputs.map(valueInfo),
+      output: outputs.map((o) => (o.dims.length === 0 ? { name: o.name } : valueInfo(o))),
+    };
   }
 }
 
@@ -142,6 +147,7 @@ function attribute(name: string, v: AttrValue): OnnxNs.IAttributeProto {
   if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
   if ('floats' in v) return { name, type: T.FLOATS, floats: v.floats };
   if ('f' in v && typeof v.f === 'number') return { name, type: T.FLOAT, f: v.f };
+  if ('graph' in v) return { name, type: T.GRAPH, g: v.graph };
   return { name, type: T.TENSOR, t: v as OnnxNs.ITensorProto };
 }
 
@@ -180,6 +186,7 @@ export function readOnnxGraph(bytes: Uint8Array, name = 'model'): OnnxGraph {
       else if (a.type === T.INTS) attrs[a.name] = a.ints.map(Number);
       else if (a.type === T.FLOATS) attrs[a.name] = { floats: [...a.floats] };
       else if (a.type === T.TENSOR && a.t != null) attrs[a.name] = a.t;
+      else if (a.type === T.GRAPH && a.g != null) attrs[a.name] = { graph: a.g };
       else throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `Attribute "${a.name}" of node "${n.name}" (${n.opType}) has a type visionpipe does not read`, { value: name });
     }
     return {

@@ -34,7 +34,7 @@ export function inferFrames(
       schedule?.sent();
       try {
         const result = await inferencer.run(slot.id, ring.lend(slot), dims, dtype, (id, buffer) => ring.giveBack(id, buffer));
-        schedule?.done(result.inferMs);
+        schedule?.done(result.inferMs, result.batchSize);
         const roundTripMs = performance.now() - sentAtMs;
         return {
           ...staged,

@@ -6,7 +6,7 @@ describe('config', () => {
   it('fills every default from the one schema and freezes the result', () => {
     const c = parseConfig({ source: { uri: 'a.mp4' } });
     expect(c.model).toBe('centernet');
-    expect(c.pipeline).toEqual({ ringSize: 2, maxInFlight: 4, failWhen: 'all-sources-failed', maxFailedFramesInARow: 10, pixelsInModel: true, justInTime: true });
+    expect(c.pipeline).toEqual({ ringSize: 2, maxInFlight: 4, failWhen: 'all-sources-failed', maxFailedFramesInARow: 10, pixelsInModel: true, justInTime: true, maxBatch: 4, batchChoice: 'measured' });
     expect(c.output.segmentSeconds).toBe(300);
     expect(c.source[0]).toMatchObject({ maxFps: null, decoder: 'opencv', allowTruncated: false, maxQueuedFrames: 64 });
     expect(c.output.video).toBeNull();
