@@ -2,11 +2,13 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { benchCameraFaults, formatCameraFaults } from '../bench/camera-faults-bench.js';
 import { benchClips, formatClipsBench } from '../bench/clips-bench.js';
+import { benchCluster, formatClusterBench } from '../bench/cluster-bench.js';
 import { benchDelivery, formatDeliveryBench } from '../bench/delivery-bench.js';
 import { benchFilePipeline, formatBench, inferenceAloneMs, type BenchCase } from '../bench/file-pipeline-bench.js';
 import { benchInt8Resnet50, formatInt8Bench } from '../bench/int8-bench.js';
 import { benchLiveOverload, formatLiveJustInTime, formatLiveOverload } from '../bench/live-overload-bench.js';
 import { benchLivePage, formatLivePageBench } from '../bench/live-page-bench.js';
+import { benchMultiCamera, formatMultiCamera } from '../bench/multi-camera-bench.js';
 import { benchTracking, formatTrackingBench } from '../bench/tracking-bench.js';
 import { benchTrackingPipeline, formatTrackingPipelineBench } from '../bench/tracking-pipeline-bench.js';
 import type { RunSummary } from '../metrics/run-stats.js';
@@ -90,6 +92,14 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
         write(`${formatLiveOverload(db)}\n${formatLiveOverload(jit)}\n${formatLiveJustInTime(db, jit, aloneMs)}`);
       });
     }
+    if (flags.only === undefined || flags.only === 'batch') {
+      // 4 cameras at 10 fps: the default detector (more than one machine's worth here) and the small classifier.
+      for (const model of ['centernet', 'mlperf-tiny-resnet']) {
+        await optionalCase(`4 cameras batched vs unbatched (${model})`, `batching ${model}`, async (write) =>
+          write(formatMultiCamera(await benchMultiCamera({ clip: existsSync(clip) ? clip : undefined, model, cameras: 4, cameraFps: 10, secondsPerRun: flags.liveSeconds ?? 20, rounds: 2 }))),
+        );
+      }
+    }
     if (flags.only === undefined || flags.only === 'faults') {
       const faultS = flags.faultSeconds ?? 180;
       // The baseline follows the fault phase's length (60 s for the default 180 s), so a short dry run stays short.
@@ -97,6 +107,10 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
       await optionalCase('camera faults', 'camera faults', async (write) =>
         write(formatCameraFaults(await benchCameraFaults({ clip: existsSync(clip) ? clip : undefined, faultS, aloneS, sourceFps: 10, model: 'mlperf-tiny-resnet', engine: 'onnx' }))),
       );
+    }
+    if (flags.only === undefined || flags.only === 'cluster') {
+      const cluster = { clip, model: 'mlperf-tiny-resnet', jobs: 20, framesPerJob: flags.maxFrames ?? 10, workerCounts: [1, 2, 3] };
+      await optionalCase('cluster workers on Redis', 'cluster', async (write) => write(formatClusterBench(await benchCluster(cluster), cluster)));
     }
     return 0;
   } catch (err) {

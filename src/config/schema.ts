@@ -231,6 +231,8 @@ export const OutputSchema = z.strictObject({
   preset: z
     .enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow'])
     .default('veryfast'),
+  /** x264 threads of the MP4 encoder (one ffmpeg per video output); null = x264's own choice (1.5 per core). */
+  encoderThreads: positiveInt.max(64).nullable().default(null),
   /**
    * Live sources: the video and events are written in segments of this many seconds (each finalised and playable
    * when it closes, named `<name>.<UTC start>.<ext>`); null = one file for the whole run. Files are never segmented.

@@ -21,11 +21,11 @@ export interface SinkOutputs {
 export function openSinks(config: Config, sources: readonly FrameSource[], outputs: SinkOutputs, log: Logger): Sink[] {
   const sinks: Sink[] = [];
   const { videoPath, eventsPath, ffmpegPath } = outputs;
-  const { crf, preset, segmentSeconds, retention } = config.output;
+  const { crf, preset, encoderThreads, segmentSeconds, retention } = config.output;
   // Only live sources are segmented: a file is one finite recording and stays one output.
   const liveSourceIds = new Set(sources.filter((s) => s.info.kind === 'live').map((s) => s.info.id));
   if (videoPath !== null && ffmpegPath !== null) {
-    sinks.push(new RoutedVideoSink(sources, { pathTemplate: videoPath, ffmpegPath, crf, preset, segmentSeconds, retention, log }));
+    sinks.push(new RoutedVideoSink(sources, { pathTemplate: videoPath, ffmpegPath, crf, preset, encoderThreads, segmentSeconds, retention, log }));
   }
   if (eventsPath !== null) {
     const segmented = segmentSeconds !== null && liveSourceIds.size > 0;

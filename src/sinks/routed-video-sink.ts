@@ -13,6 +13,8 @@ export interface RoutedVideoOptions {
   ffmpegPath: string;
   crf: number;
   preset: string;
+  /** x264 threads; null / absent = x264's choice. */
+  encoderThreads?: number | null;
   /** Live sources: one MP4 per this many seconds (`<stem>.<UTC start>.mp4`); null (the default) = one file. */
   segmentSeconds?: number | null;
   /** Deletes a live source's oldest segments beyond these bounds. Default: keep all. */
@@ -87,8 +89,8 @@ export class RoutedVideoSink implements Sink {
     const id = first.frame.sourceId;
     const source = this.sources.find((s) => s.info.id === id);
     const sizeWh = first.frame.sizeWh;
-    const { ffmpegPath, crf, preset, segmentSeconds = null, retention, nowMs, log } = this.options;
-    const openFile = (path: string) => new VideoFileSink({ path, ffmpegPath, sizeWh, fps: source?.info.fps ?? 25, crf, preset });
+    const { ffmpegPath, crf, preset, encoderThreads = null, segmentSeconds = null, retention, nowMs, log } = this.options;
+    const openFile = (path: string) => new VideoFileSink({ path, ffmpegPath, sizeWh, fps: source?.info.fps ?? 25, crf, preset, encoderThreads });
     const output =
       source?.info.kind === 'live' && segmentSeconds !== null
         ? new SegmentedOutput<AnnotatedFrame, VideoFileSink>({

@@ -12,6 +12,8 @@ export interface VideoFileSinkOptions {
   fps: number;
   crf: number;
   preset: string;
+  /** x264 threads; null / absent = x264's choice (1.5 per core). */
+  encoderThreads?: number | null;
   /** A write that waits longer than this for ffmpeg to take a frame kills it (hung). Default 60 s. */
   stuckWriteMs?: number;
   /** ffmpeg not done this long after the end of its input is killed (hung). Default 30 s. */
@@ -36,6 +38,7 @@ export class VideoFileSink implements Sink {
       ...['-hide_banner', '-nostats', '-loglevel', 'warning'],
       ...['-f', 'rawvideo', '-pix_fmt', 'bgr24', '-video_size', `${w}x${h}`, '-framerate', String(options.fps), '-i', 'pipe:0'],
       ...['-vf', EVEN_SIZE, '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-preset', options.preset, '-crf', String(options.crf)],
+      ...(options.encoderThreads == null ? [] : ['-threads', String(options.encoderThreads)]),
       ...['-movflags', '+faststart', '-f', 'mp4', '-y', this.partial],
     ];
     this.encoder = new RawVideoEncoder({

@@ -39,6 +39,18 @@ function frame(index: number): AnnotatedFrame {
 }
 
 describe('VideoFileSink (real ffmpeg)', () => {
+  it('passes output.encoderThreads to x264 (and leaves the thread count to x264 when unset)', async () => {
+    const path = join(dir, 'threads.mp4');
+    const sink = new VideoFileSink({ path, ffmpegPath: locateFfmpeg().path, sizeWh: SIZE_WH, fps: 25, crf: 30, preset: 'ultrafast', encoderThreads: 1 });
+    const args = runningChildren().find((c) => c.spawnargs.includes(`${path}.partial`))?.spawnargs ?? [];
+    expect(args.slice(args.indexOf('-threads'), args.indexOf('-threads') + 2)).toEqual(['-threads', '1']);
+    for (let i = 0; i < 3; i++) await sink.write(frame(i));
+    expect(await sink.close()).toBe(path);
+    expect(ffprobeFrameCount(path)).toBe(3);
+    const { ffmpeg } = sinkTo('auto-threads.mp4');
+    expect(ffmpeg.spawnargs).not.toContain('-threads');
+  });
+
   it('close() finalises a playable MP4 under its final name and reaps ffmpeg', async () => {
     const { sink, path } = sinkTo('ok.mp4');
     for (let i = 0; i < 10; i++) await sink.write(frame(i));
