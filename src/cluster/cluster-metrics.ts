@@ -2,8 +2,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { VisionpipeError } from '../errors.js';
-import type { ClusterClient } from './cluster-client.js';
+import type { ClusterClient, ClusterStatus } from './cluster-client.js';
 import type { ClusterWorker } from './cluster-worker.js';
+
+/** Cluster gauges of one scrape share one status read. */
+const SCRAPE_CACHE_MS = 500;
 
 /**
  * A worker's Prometheus endpoint (`visionpipe worker --metrics-port`): its own capacity used, cameras and file
@@ -30,29 +33,31 @@ export class ClusterMetricsServer {
     gauge('visionpipe_worker_file_jobs_done', 'File jobs this worker finished since it started', () => worker.filesDone);
     gauge('visionpipe_worker_file_jobs_failed', 'File jobs that failed on this worker since it started', () => worker.filesFailed);
     gauge('visionpipe_worker_camera_handovers_taken', 'Cameras this worker took over from another worker (death or drain)', () => worker.handoversTaken);
-    const cluster = new Gauge({ name: 'visionpipe_cluster_backlog_jobs', help: 'File jobs waiting (incl. delayed retries)', registers });
-    const oldest = new Gauge({ name: 'visionpipe_cluster_oldest_job_age_seconds', help: 'Age of the oldest waiting file job (0 when none)', registers });
-    const handovers = new Gauge({ name: 'visionpipe_cluster_camera_handovers', help: 'Camera jobs started on a worker after running on another, since the Redis was created', registers });
-    const alive = new Gauge({ name: 'visionpipe_cluster_workers_alive', help: 'Workers heard from in the last 10 s', registers });
-    const waitingCameras = new Gauge({
-      name: 'visionpipe_cluster_cameras_unassigned',
-      help: 'Desired cameras no live worker runs',
-      registers,
-      async collect() {
-        // One Redis read per scrape for all the cluster gauges; a Redis outage leaves the last values.
-        try {
-          const s = await client.status();
-          cluster.set(s.files.waiting + s.files.delayed);
-          oldest.set((s.files.oldestWaitingAgeMs ?? 0) / 1000);
-          handovers.set(s.cameraHandovers);
-          alive.set(s.workers.filter((w) => w.alive).length);
-          this.set(s.cameras.filter((c) => c.worker === null).length);
-        } catch {
-          // keep the last values
-        }
-      },
-    });
-    void waitingCameras;
+    // One Redis read per scrape serves every cluster gauge (each collects on its own); a Redis outage leaves the
+    // last values.
+    let scrape: { atMs: number; status: Promise<ClusterStatus | null> } | null = null;
+    let last: ClusterStatus | null = null;
+    const status = async (): Promise<ClusterStatus | null> => {
+      if (scrape === null || Date.now() - scrape.atMs > SCRAPE_CACHE_MS) {
+        scrape = { atMs: Date.now(), status: client.status().then((s) => (last = s), () => last) };
+      }
+      return scrape.status;
+    };
+    const clusterGauge = (name: string, help: string, value: (s: ClusterStatus) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        async collect() {
+          const s = await status();
+          if (s !== null) this.set(value(s));
+        },
+      });
+    clusterGauge('visionpipe_cluster_backlog_jobs', 'File jobs waiting (incl. delayed retries)', (s) => s.files.waiting + s.files.delayed);
+    clusterGauge('visionpipe_cluster_oldest_job_age_seconds', 'Age of the oldest waiting file job (0 when none)', (s) => (s.files.oldestWaitingAgeMs ?? 0) / 1000);
+    clusterGauge('visionpipe_cluster_camera_handovers', 'Camera jobs started on a worker after running on another (since the Redis was created)', (s) => s.cameraHandovers);
+    clusterGauge('visionpipe_cluster_workers_alive', 'Workers heard from in the last 10 s', (s) => s.workers.filter((w) => w.alive).length);
+    clusterGauge('visionpipe_cluster_cameras_unassigned', 'Desired cameras no live worker runs', (s) => s.cameras.filter((c) => c.worker === null).length);
     const server = createServer((req, res) => {
       if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?') === true)) {
         registry

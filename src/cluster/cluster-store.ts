@@ -54,6 +54,13 @@ export class ClusterStore {
       .sort((a, b) => a.id.localeCompare(b.id));
   }
 
+  /** Forgets workers not heard from for `maxAgeMs` (so the hash stays bounded as worker ids come and go). */
+  async pruneWorkers(nowMs: number, maxAgeMs: number): Promise<string[]> {
+    const gone = (await this.heartbeats()).filter((b) => nowMs - b.seenAtMs > maxAgeMs).map((b) => b.id);
+    if (gone.length > 0) await this.redis.hdel(this.keys.workers, ...gone);
+    return gone;
+  }
+
   async countHandover(): Promise<void> {
     await this.redis.incr(this.keys.handovers);
   }

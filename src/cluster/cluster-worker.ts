@@ -31,6 +31,8 @@ export interface ClusterWorkerOptions {
 
 /** A camera that does not fit here goes back to the queue for this long, so workers with room take it first. */
 const HAND_BACK_DELAY_MS = 2_000;
+/** A worker not heard from for this long is removed from the status (its id may never come back). */
+const FORGET_WORKER_AFTER_MS = 3_600_000;
 /** A camera whose job failed (its pipeline gave up or could not start) is put back after this, not in a loop. */
 const REPAIR_DELAY_MS = 5_000;
 
@@ -202,6 +204,7 @@ export class ClusterWorker {
       if (await this.store.takeReconcileTurn(this.options.id, this.options.timings.reconcileMs)) {
         const plan = await reconcileCameraJobs(this.store, this.cameraQueue, { delayMs: REPAIR_DELAY_MS });
         if (plan.add.length > 0) this.options.log.info({ cameras: plan.add.map((c) => c.id) }, 'put back the jobs of desired cameras that had none');
+        await this.store.pruneWorkers(Date.now(), FORGET_WORKER_AFTER_MS);
       }
     } catch (err) {
       this.options.log.debug({ err: messageOf(err) }, 'reconcile skipped (Redis unreachable?)');
@@ -223,7 +226,7 @@ export class ClusterWorker {
     const { cameraId, hash } = parsed.data;
     const camera = (await this.store.desired()).get(cameraId);
     if (camera === undefined || camera.hash !== hash) return { stopped: 'no longer desired' };
-    if (this.mode !== 'running') return handBack(job, token);
+    if (this.mode === 'draining') return handBack(job, token);
     const key = `camera:${cameraId}`;
     if (!this.capacity.tryReserve(key, this.capacity.cameraCost(camera.fps))) {
       await job.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
@@ -258,7 +261,7 @@ export class ClusterWorker {
     const { log, id } = this.options;
     const parsed = FileJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`file job ${job.id} has bad data: ${parsed.error.message}`);
-    if (this.mode !== 'running') return handBack(job, token);
+    if (this.mode === 'draining') return handBack(job, token);
     const jobId = job.id ?? 'unknown';
     const run = new FileJobRun(jobId, parsed.data, job.attemptsStarted);
     this.files.set(jobId, run);

@@ -35,8 +35,8 @@ const cams: RtspServer[] = [];
 const workers = new Map<string, WorkerProcess>();
 let clipCount = 0;
 
-function startWorker(id: string): WorkerProcess {
-  const w = WorkerProcess.start({ id, queueUrl: redis.url, logFile: join(dir, `${id}.log`), stateDir: join(dir, 'state', id), args: WORKER_ARGS });
+function startWorker(id: string, extra: string[] = []): WorkerProcess {
+  const w = WorkerProcess.start({ id, queueUrl: redis.url, logFile: join(dir, `${id}.log`), stateDir: join(dir, 'state', id), args: [...WORKER_ARGS, ...extra] });
   workers.set(id, w);
   return w;
 }
@@ -81,6 +81,16 @@ async function waitFor(what: string, deadlineMs: number, ok: (s: ClusterStatus) 
     await sleep(250);
   }
   throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}; last status: ${JSON.stringify(last, null, 1)}`);
+}
+
+async function pollValue<T>(what: string, deadlineMs: number, get: () => T | undefined): Promise<T> {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    const v = get();
+    if (v !== undefined) return v;
+    await sleep(200);
+  }
+  throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
 }
 
 const alive = (s: ClusterStatus) => s.workers.filter((w) => w.alive);
@@ -167,12 +177,18 @@ describe.skipIf(!ready)('scale-out: workers on Redis (real redis-server, worker 
       expect(job.stalledCounter + job.attemptsStarted).toBeGreaterThan(1);
     }
     checkOutputs(20);
-  });
+  }, 300_000);
 
   it('SIGTERM drains a worker: its file job finishes, its cameras are handed back, no job is retried', async () => {
     printLogsOnFailure();
-    startWorker('w4'); // the supervisor's replacement for the killed one
+    const w4 = startWorker('w4', ['--metrics-port', '0']); // the supervisor's replacement for the killed one
     await waitFor('w4 up', 60_000, (st) => alive(st).some((w) => w.id === 'w4'));
+    // Its Prometheus endpoint: capacity used on this worker, and the cluster's backlog and hand-overs.
+    const url = await pollValue('the metrics URL in w4\'s log', 30_000, () => /"url":"(http:[^"]+\/metrics)"/.exec(w4.log())?.[1]);
+    const metrics = await (await fetch(url)).text();
+    expect(metrics).toMatch(/visionpipe_worker_capacity_used\{worker="w4"\} \d/);
+    expect(metrics).toMatch(/visionpipe_cluster_backlog_jobs \d/);
+    expect(metrics).toMatch(/visionpipe_cluster_camera_handovers [1-9]/);
     const first = clipCount + 1;
     submit(newClips(6));
     const busy = await waitFor('a worker with a camera running a new file job', 60_000, (st) =>
@@ -194,13 +210,13 @@ describe.skipIf(!ready)('scale-out: workers on Redis (real redis-server, worker 
     for (const f of target.files) expect(jobs.find((j) => j.id === f.jobId)?.result?.worker).toBe(target.id);
     await waitFor('every camera live on the remaining workers', 90_000, (st) => allCamerasLive(['cam1', 'cam2', 'cam3'])(st) && st.cameras.every((c) => c.worker !== target.id));
     checkOutputs(26);
-  });
+  }, 300_000);
 
   it('a Redis restart: workers recover, no file job is lost or duplicated, cameras keep running', async () => {
     printLogsOnFailure();
     const first = clipCount + 1;
     submit(newClips(6));
-    await waitFor('a new file job running', 60_000, (st) => st.workers.some((w) => w.files.some((f) => Number(f.jobId) >= first)));
+    const running = await waitFor('a new file job running', 60_000, (st) => st.workers.some((w) => w.files.some((f) => Number(f.jobId) >= first)));
     await redis.stop();
     await sleep(1000);
     await redis.resume();
@@ -209,8 +225,26 @@ describe.skipIf(!ready)('scale-out: workers on Redis (real redis-server, worker 
     expect(jobs).toHaveLength(32);
     expect(jobs.filter((j) => j.state !== 'completed')).toEqual([]);
     checkOutputs(32);
-    await waitFor('both workers alive and every camera live again', 90_000, (st) => alive(st).length === 2 && allCamerasLive(['cam1', 'cam2', 'cam3'])(st));
-  });
+    const after = await waitFor('both workers alive and every camera live again', 90_000, (st) => alive(st).length === 2 && allCamerasLive(['cam1', 'cam2', 'cam3'])(st));
+    // A restart shorter than the lock: the cameras kept running where they were (no hand-over).
+    expect(after.cameraHandovers).toBe(running.cameraHandovers);
+  }, 300_000);
+
+  it('Redis away for longer than the lock: workers stop their cameras (the stated rule), then recover them', async () => {
+    printLogsOnFailure();
+    await redis.stop();
+    const running = [...workers.values()].filter((w) => w.running);
+    await pollValue('every worker stopping its cameras', 60_000, () => (running.every((w) => w.log().includes('Redis unreachable for longer than the lock duration')) ? true : undefined));
+    await redis.resume();
+    const resumedAtMs = Date.now();
+    // Heartbeats written after the restart only (the ones from before it are still in Redis, and still say live).
+    const s = await waitFor('every camera live again, workers running', 90_000, (st) =>
+      alive(st).length === running.length && alive(st).every((w) => w.mode === 'running' && w.seenAtMs > resumedAtMs + 1000) && allCamerasLive(['cam1', 'cam2', 'cam3'])(st),
+    );
+    // Each camera was started again after the outage (its predictions count restarted with its new pipeline).
+    for (const w of alive(s)) for (const c of w.cameras) expect(c.state).toBe('live');
+    for (const w of running) expect(w.log()).toMatch(/"reason":"redis-lost"/);
+  }, 200_000);
 
   it('cluster apply adding and removing a camera is picked up without restarting workers', async () => {
     printLogsOnFailure();
