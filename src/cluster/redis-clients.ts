@@ -27,13 +27,15 @@ export async function connectFailFast(target: QueueTarget, options: { reconnect:
     connectTimeout: CONNECT_TIMEOUT_MS,
     retryStrategy: options.reconnect ? (n) => Math.min(100 * n, 2000) : () => null,
   });
-  // Errors are reported by the commands that fail; an unhandled 'error' event would crash the process.
-  redis.on('error', () => undefined);
+  // Errors are reported by the commands that fail (an unhandled 'error' event would crash the process); the last
+  // one says why a connection failed (ECONNREFUSED, NOAUTH …), which the rejection itself does not.
+  let lastError: string | null = null;
+  redis.on('error', (err: Error) => (lastError = err.message));
   try {
     await withTimeout(redis.connect().then(() => redis.ping()), CONNECT_TIMEOUT_MS);
   } catch (cause) {
     redis.disconnect();
-    throw new VisionpipeError('VP_QUEUE_UNREACHABLE', `Cannot reach Redis at ${target.display} (${messageOf(cause)})`, {
+    throw new VisionpipeError('VP_QUEUE_UNREACHABLE', `Cannot reach Redis at ${target.display} (${lastError ?? messageOf(cause)})`, {
       value: target.display,
       expected: 'a running Redis 6.2+ reachable from here',
       cause,
