@@ -22,7 +22,7 @@ export interface BenchCase {
 
 export interface BenchRow {
   /** sequential, overlapped, or (onnx engine) overlapped with OpenCV's float input instead of pixels in the model. */
-  mode: 'sequential' | 'overlapped' | 'overlapped, float input';
+  mode: 'sequential' | 'overlapped' | 'overlapped, float input' | 'overlapped, 2 workers x 1 thread';
   summary: RunSummary;
 }
 
@@ -71,16 +71,24 @@ export async function benchFilePipeline(c: BenchCase): Promise<BenchRow[]> {
   const dir = mkdtempSync(join(tmpdir(), 'visionpipe-bench-'));
   const rows: BenchRow[] = [];
   try {
-    const modes: Array<[BenchRow['mode'], number, number, boolean]> = [
-      ['sequential', 1, 1, true],
-      ['overlapped', 2, 4, true],
-      ...(c.engine === 'onnx' ? [['overlapped, float input', 2, 4, false] as [BenchRow['mode'], number, number, boolean]] : []),
+    type Mode = [BenchRow['mode'], number, number, boolean, number];
+    const modes: Mode[] = [
+      ['sequential', 1, 1, true, 1],
+      ['overlapped', 2, 4, true, 1],
+      ...(c.engine === 'onnx'
+        ? ([
+            ['overlapped, float input', 2, 4, false, 1],
+            // One worker with onnxruntime's 2 threads against 2 workers with 1 thread each (onnx.workers).
+            ['overlapped, 2 workers x 1 thread', 2, 4, true, 2],
+          ] satisfies Mode[])
+        : []),
     ];
-    for (const [mode, ringSize, maxInFlight, pixelsInModel] of modes) {
+    for (const [mode, ringSize, maxInFlight, pixelsInModel, workers] of modes) {
       const pipeline = await createPipeline({
         source: { uri: c.clip, maxFrames: c.maxFrames },
         model: c.model,
         engine: c.engine,
+        onnx: { workers },
         pipeline: { ringSize, maxInFlight, pixelsInModel },
         output: { video: join(dir, `${mode}.mp4`), events: join(dir, `${mode}.jsonl`) },
       });
@@ -131,6 +139,11 @@ export function formatBench(c: BenchCase, rows: BenchRow[], aloneMs: number | nu
       ? []
       : [
           `pixels in the model / float input (both overlapped) fps ratio: **${(ovl.fps / cols[2].fps).toFixed(2)}x**; preprocess ${cols[2].meanStageMs.preprocess.toFixed(2)} → ${ovl.meanStageMs.preprocess.toFixed(2)} ms, infer ${cols[2].meanStageMs.infer.toFixed(2)} → ${ovl.meanStageMs.infer.toFixed(2)} ms, ${(cols[2].bytesCopiedPerFrame / 2 ** 20).toFixed(2)} → ${(ovl.bytesCopiedPerFrame / 2 ** 20).toFixed(2)} MiB copied per frame`,
+        ]),
+    ...(cols[3] === undefined
+      ? []
+      : [
+          `2 workers × 1 thread / 1 worker × 2 threads (both overlapped) fps ratio: **${(cols[3].fps / ovl.fps).toFixed(2)}x**${aloneMs === null ? '' : `; 2 workers reach ${((100 * cols[3].fps * aloneMs) / 1000).toFixed(0)} % of inference alone (1 worker × 2 threads)`}`,
         ]),
     `bound 1/max(stage) for the overlapped run: ${(1000 / bMs).toFixed(2)} fps (slowest stage: ${bStage}, ${bMs.toFixed(2)} ms); reached ${((100 * ovl.fps * bMs) / 1000).toFixed(0)} %`,
     '',

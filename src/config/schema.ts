@@ -100,6 +100,12 @@ export const OnnxSchema = z.strictObject({
    * 2 cores, the same fps (1.02x) for 12 % less CPU (README, "onnxruntime's threads").
    */
   spinWait: z.boolean().default(false),
+  /**
+   * Inference workers (threads, each with its own onnxruntime session), runs spread over them and answered in order.
+   * With more than one, intraOpThreads defaults to 1 per worker. Files gain throughput; a live frame's inference takes
+   * longer on one thread, so live sources keep one worker unless set.
+   */
+  workers: positiveInt.max(16).default(1),
 });
 
 export type OnnxOptions = z.output<typeof OnnxSchema>;

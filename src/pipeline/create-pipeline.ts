@@ -5,6 +5,7 @@ import { messageOf, VisionpipeError } from '../errors.js';
 import type { InferenceHost } from '../inference/inference-host.js';
 import { OpenCvDnnHost } from '../inference/opencv-host.js';
 import { InferenceWorkerHost, type BatchOptions } from '../inference/worker-host.js';
+import { InferencePool } from '../inference/inference-pool.js';
 import { silentLogger, type Logger } from '../log.js';
 import { MetricsServer } from '../metrics/prometheus.js';
 import { LiveView } from '../ui/live-view.js';
@@ -148,26 +149,39 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
   const sources = inject.sources ?? (await openSources(config.source));
   for (const s of sources) log.info({ source: s.info }, 'source opened');
   let host: InferenceHost | undefined = inject.host;
-  let batchSlots = 1;
+  let runsAtOnce = 1;
   let metrics: MetricsServer | null = null;
   let ui: { view: LiveView; server: UiServer } | null = null;
   try {
     if (host === undefined && engine === 'opencv') host = await OpenCvDnnHost.start(descriptor);
     else if (host === undefined) {
       const wanted = engine === 'onnx' ? Math.min(config.pipeline.maxBatch, sources.length) : 1;
-      let worker: InferenceWorkerHost;
+      const count = engine === 'onnx' ? config.onnx.workers : 1;
+      // Several workers share the cores: one onnxruntime thread each unless set.
+      const onnx = count > 1 && config.onnx.intraOpThreads === null ? { ...config.onnx, intraOpThreads: 1 } : config.onnx;
+      const startAll = async (d: ModelDescriptor) => {
+        const batch = await batchedModel(d, wanted, onnx, config.pipeline.batchChoice, log);
+        const started = await Promise.allSettled(Array.from({ length: count }, () => InferenceWorkerHost.start(d, engine === 'opencv' ? 'onnx' : engine, onnx, batch)));
+        const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed === undefined) return started.map((r) => (r as PromiseFulfilledResult<InferenceWorkerHost>).value);
+        await Promise.allSettled(started.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+        throw failed.reason;
+      };
+      let workers: InferenceWorkerHost[];
       try {
-        worker = await InferenceWorkerHost.start(descriptor, engine === 'opencv' ? 'onnx' : engine, config.onnx, await batchedModel(descriptor, wanted, config.onnx, config.pipeline.batchChoice, log));
+        workers = await startAll(descriptor);
       } catch (err) {
         // The rewritten model did not load (something the graph writer does not carry over): the float input it is.
         if (descriptor === converted) throw err;
         log.info({ reason: messageOf(err) }, 'the model with a pixel prologue did not load; it keeps its float input');
         descriptor = converted;
-        worker = await InferenceWorkerHost.start(descriptor, engine === 'opencv' ? 'onnx' : engine, config.onnx, await batchedModel(descriptor, wanted, config.onnx, config.pipeline.batchChoice, log));
+        workers = await startAll(descriptor);
       }
-      if (worker.batchRefused !== null) log.info({ reason: worker.batchRefused }, 'frames run one at a time (no batching)');
-      batchSlots = worker.maxBatch;
-      host = worker;
+      const first = workers[0]!;
+      if (first.batchRefused !== null) log.info({ reason: first.batchRefused }, 'frames run one at a time (no batching)');
+      runsAtOnce = Math.min(...workers.map((w) => w.maxBatch)) * workers.length;
+      if (workers.length > 1) log.info({ workers: workers.length, intraOpThreads: onnx.intraOpThreads }, 'inference runs in several workers');
+      host = workers.length === 1 ? first : new InferencePool(workers);
     }
     if (inject.host === undefined) checkModelInput(host.info, descriptor, inputDims(preprocessSpecOf(descriptor)));
     if (config.metrics.port !== null) metrics = await MetricsServer.start(config.metrics.host, config.metrics.port, sources);
@@ -193,7 +207,7 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
     metrics,
     ui: ui?.server ?? null,
     outputs: { videoPath, eventsPath, ffmpegPath: ffmpeg?.path ?? null, snapshotsDir, clipsDir },
-    maxBatch: batchSlots,
+    runsAtOnce,
     extraSinks: [...(ui === null ? [] : [ui.view]), ...(inject.sinks ?? [])],
     log,
   });

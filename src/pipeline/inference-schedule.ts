@@ -16,8 +16,8 @@ export class InferenceSchedule {
     private readonly now: () => number = () => performance.now(),
     /** Weight of the newest measurement in the moving averages. */
     private readonly alpha = 0.2,
-    /** Runs the worker takes in one call (batching): queued runs cost one inference per this many. */
-    private readonly maxBatch = 1,
+    /** Runs the host works on at once (batch size × workers): queued runs cost one inference per this many. */
+    private readonly runsAtOnce = 1,
   ) {}
 
   /** A run was sent to the worker. */
@@ -78,7 +78,7 @@ export class InferenceSchedule {
   delayMs(): number {
     if (this.inferEmaMs === null || this.queued === 0) return 0;
     const margin = Math.max(2, 0.25 * this.prepEmaMs);
-    const busyUntilMs = this.anchorMs + Math.ceil(this.queued / this.maxBatch) * this.inferEmaMs;
+    const busyUntilMs = this.anchorMs + Math.ceil(this.queued / this.runsAtOnce) * this.inferEmaMs;
     return Math.max(0, busyUntilMs - this.now() - this.prepEmaMs - margin);
   }
 }

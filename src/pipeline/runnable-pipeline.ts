@@ -51,8 +51,11 @@ export interface RunnableParts {
   outputs: SinkOutputs;
   extraSinks: readonly Sink[];
   log: Logger;
-  /** Inputs the host takes in one call (1 = no batching): the ring holds ringSize batches' worth of slots. */
-  maxBatch?: number;
+  /**
+   * Runs the host works on at once (batch size × workers; 1 = one at a time): the ring holds ringSize times that many
+   * slots, and the just-in-time schedule counts queued runs in groups of it.
+   */
+  runsAtOnce?: number;
 }
 
 /** The pipeline createPipeline returns: wires the operators, then shuts everything down in order. */
@@ -102,9 +105,9 @@ export class RunnablePipeline implements Pipeline {
     this.started = true;
     const { config, descriptor, sources, host, metrics, log } = this.parts;
     const spec = preprocessSpecOf(descriptor);
-    // Batching: each source's frame needs a slot while a batch of them runs, so ringSize counts batches.
-    const maxBatch = this.parts.maxBatch ?? 1;
-    const ring = new FrameRing(config.pipeline.ringSize * maxBatch, inputByteLength(spec));
+    // Batching and several workers: every run in progress needs its slot, so ringSize counts groups of them.
+    const runsAtOnce = this.parts.runsAtOnce ?? 1;
+    const ring = new FrameRing(config.pipeline.ringSize * runsAtOnce, inputByteLength(spec));
     // Live frames must not queue behind the ring: they wait in their source, where a newer frame replaces them.
     const anyLive = sources.some((s) => s.info.kind === 'live');
     const permits = new Permits(anyLive ? ring.slotCount : Math.max(config.pipeline.maxInFlight, ring.slotCount));
@@ -174,7 +177,7 @@ export class RunnablePipeline implements Pipeline {
     };
     const dropsTimer = setInterval(emitDrops, DROPS_EVENT_INTERVAL_MS).unref();
     for (const s of sources) s.start?.();
-    const schedule = new InferenceSchedule(undefined, undefined, maxBatch);
+    const schedule = new InferenceSchedule(undefined, undefined, runsAtOnce);
     // Live sources, just in time: wait until the worker is about to be free, then read the newest frame.
     const justInTime = (sourceId: string) => async () => {
       const ms = schedule.delayMs();

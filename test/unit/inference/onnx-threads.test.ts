@@ -5,7 +5,7 @@ import { sessionThreads } from '../../../src/inference/onnx-engine.js';
 describe('onnx thread settings', () => {
   it('defaults: onnxruntime’s thread counts, spinning off (measured); spinning on is onnxruntime’s own default', () => {
     const c = parseConfig({ source: { uri: 'x.mp4' } });
-    expect(c.onnx).toEqual({ intraOpThreads: null, interOpThreads: null, spinWait: false });
+    expect(c.onnx).toEqual({ intraOpThreads: null, interOpThreads: null, spinWait: false, workers: 1 });
     expect(sessionThreads({ ...c.onnx, spinWait: true })).toEqual({});
   });
 
