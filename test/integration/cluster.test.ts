@@ -2,12 +2,14 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { HAS_RTSP_SERVER, RtspServer, SKIP_RTSP_REASON, freePort, makeFrames } from '../../src/bench/rtsp-server.js';
 import { ClusterClient, type ClusterStatus } from '../../src/cluster/cluster-client.js';
 import { parseQueueUrl } from '../../src/cluster/queue-target.js';
 import { WorkerProcess } from '../../src/cluster/worker-process.js';
 import { ffprobeFrameCount, runCli } from '../helpers/cli.js';
+import { HAS_MOSQUITTO, Mosquitto, SKIP_MOSQUITTO_REASON } from '../helpers/mosquitto.js';
 import { HAS_REDIS, RedisServer, SKIP_REDIS_REASON } from '../helpers/redis.js';
 import { HAS_SHARED, SKIP_SHARED_REASON, VTEST } from '../helpers/shared.js';
 
@@ -26,6 +28,7 @@ const ready = HAS_REDIS && HAS_RTSP_SERVER && HAS_SHARED;
 if (!HAS_REDIS) console.warn(`[cluster] ${SKIP_REDIS_REASON}`);
 if (!HAS_RTSP_SERVER) console.warn(`[cluster] ${SKIP_RTSP_REASON}`);
 if (!HAS_SHARED) console.warn(`[cluster] ${SKIP_SHARED_REASON}`);
+if (!HAS_MOSQUITTO) console.warn(`[cluster] ${SKIP_MOSQUITTO_REASON} (the cameras' events are then not delivered over MQTT)`);
 
 let dir: string;
 let out: string;
@@ -34,6 +37,10 @@ let client: ClusterClient;
 const cams: RtspServer[] = [];
 const workers = new Map<string, WorkerProcess>();
 let clipCount = 0;
+/** The cameras' events delivered over MQTT (when mosquitto is installed), as a subscriber received them. */
+let broker: Mosquitto | null = null;
+let subscriber: mqtt.MqttClient | null = null;
+const delivered: Array<{ topic: string; event: { worker?: string } }> = [];
 
 function startWorker(id: string, extra: string[] = []): WorkerProcess {
   const w = WorkerProcess.start({ id, queueUrl: redis.url, logFile: join(dir, `${id}.log`), stateDir: join(dir, 'state', id), args: [...WORKER_ARGS, ...extra] });
@@ -60,7 +67,7 @@ function submit(clips: string[]): void {
 
 function applyCameras(list: Array<{ id: string; server: RtspServer }>): void {
   const file = join(dir, `cameras-${Date.now()}.yaml`);
-  const lines = ['defaults:', '  model: mlperf-tiny-resnet', 'cameras:'];
+  const lines = ['defaults:', '  model: mlperf-tiny-resnet', ...(broker === null ? [] : [`  delivery: { mqtt: { url: '${broker.url}', prefix: vp } }`]), 'cameras:'];
   for (const c of list) lines.push(`  - id: ${c.id}`, `    uri: ${c.server.url}`, '    fps: 2');
   writeFileSync(file, `${lines.join('\n')}\n`);
   const r = runCli(['cluster', 'apply', file, '--queue', redis.url]);
@@ -130,6 +137,17 @@ describe.skipIf(!ready)('scale-out: workers on Redis (real redis-server, worker 
     mkdirSync(join(dir, 'clips'), { recursive: true });
     redis = await RedisServer.start({ dir: join(dir, 'redis'), persistent: true });
     client = await ClusterClient.connect(parseQueueUrl(redis.url), { reconnect: true });
+    if (HAS_MOSQUITTO) {
+      broker = await Mosquitto.start(join(dir, 'mosquitto'));
+      const sub = mqtt.connect(broker.url, { reconnectPeriod: 200 });
+      subscriber = sub;
+      // vp/status is the publisher's online / offline (not an event).
+      sub.on('message', (topic, body) => {
+        if (topic !== 'vp/status') delivered.push({ topic, event: JSON.parse(body.toString()) as { worker?: string } });
+      });
+      await new Promise<void>((resolve) => sub.once('connect', () => resolve()));
+      await sub.subscribeAsync('vp/#', { qos: 1 });
+    }
     const frames = makeFrames(join(dir, 'frames'), 25);
     for (let i = 0; i < 3; i++) cams.push(await RtspServer.start({ port: await freePort(), framesDir: frames, fps: 5 }));
     applyCameras(cams.map((server, i) => ({ id: `cam${i + 1}`, server })));
@@ -139,6 +157,8 @@ describe.skipIf(!ready)('scale-out: workers on Redis (real redis-server, worker 
   afterAll(async () => {
     await Promise.allSettled([...workers.values()].map((w) => w.stop(30_000)));
     await client?.close();
+    await subscriber?.endAsync();
+    await broker?.stop();
     await Promise.allSettled(cams.map((c) => c.kill()));
     await redis?.stop();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
@@ -152,6 +172,11 @@ describe.skipIf(!ready)('scale-out: workers on Redis (real redis-server, worker 
     const status = runCli(['cluster', 'status', '--queue', redis.url]);
     expect(status.code, status.stderr).toBe(0);
     expect(status.stdout).toMatch(/cam1 \(2 fps\): on w\d, live/);
+    if (broker !== null) {
+      // Every event a worker delivered names it: here each camera's state changes (connecting, live).
+      await pollValue('live events of the 3 cameras over MQTT', 30_000, () => (delivered.filter((d) => d.topic.endsWith('/state')).length >= 3 ? true : undefined));
+      for (const d of delivered) expect(d.event.worker, d.topic).toMatch(/^w[123]$/);
+    }
   });
 
   it('kill -9 of a worker: its cameras come back on the others, every file job completes once with a complete output', async () => {
