@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { setEventStamp } from '../pipeline/event-stamp.js';
 import { CameraRun, type CameraStopReason } from './camera-runner.js';
 import { Capacity, type CapacitySpec } from './capacity.js';
+import { cameraJobId } from './cameras-file.js';
 import { ClusterStore, reconcileCameraJobs } from './cluster-store.js';
 import { FileJobRun } from './file-job-runner.js';
 import { CameraJobSchema, FileJobSchema, type FileJobResult, type WorkerHeartbeat } from './job-schemas.js';
@@ -227,20 +228,24 @@ export class ClusterWorker {
     const camera = (await this.store.desired()).get(cameraId);
     if (camera === undefined || camera.hash !== hash) return { stopped: 'no longer desired' };
     if (this.mode === 'draining') return handBack(job, token);
-    const key = `camera:${cameraId}`;
+    // Keyed by job (camera + hash): a changed camera's new version may start here while its old one still stops.
+    const jobId = job.id ?? cameraJobId(cameraId, hash);
+    const key = `camera:${jobId}`;
     if (!this.capacity.tryReserve(key, this.capacity.cameraCost(camera.fps))) {
       await job.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
       throw new DelayedError();
     }
-    const run = new CameraRun(camera, job.id ?? cameraId);
-    this.cameras.set(cameraId, run);
-    const handover = job.attemptsStarted > 1;
-    if (handover) {
-      this.handoversTaken++;
-      await this.store.countHandover().catch(() => undefined);
-    }
-    log.info({ camera: cameraId, hash, handover, attempt: job.attemptsStarted }, 'camera started on this worker');
+    const run = new CameraRun(camera, jobId);
+    this.cameras.set(jobId, run);
     try {
+      // Not attemptsStarted > 1: a camera bounced for lack of capacity before it ran anywhere is no hand-over.
+      const handover = parsed.data.runningOn !== undefined && parsed.data.runningOn !== id;
+      await job.updateData({ ...parsed.data, runningOn: id });
+      if (handover) {
+        this.handoversTaken++;
+        await this.store.countHandover().catch(() => undefined);
+      }
+      log.info({ camera: cameraId, hash, handover, from: parsed.data.runningOn, attempt: job.attemptsStarted }, 'camera started on this worker');
       await run.run({ workerId: id, stateDir: this.options.stateDir, log: log.child({ camera: cameraId }) });
       this.#lastErrors.delete(cameraId);
     } catch (err) {
@@ -249,7 +254,7 @@ export class ClusterWorker {
       throw err;
     } finally {
       this.capacity.release(key);
-      this.cameras.delete(cameraId);
+      this.cameras.delete(jobId);
     }
     if (run.stopReason === 'undesired') return { stopped: 'removed or changed by cluster apply', worker: id };
     if (run.stopReason === null) throw new Error(`camera ${cameraId} ended by itself`);

@@ -35,6 +35,8 @@ export interface FileJobResult {
 export const CameraJobSchema = z.strictObject({
   cameraId: z.string().min(1),
   hash: z.string().min(1),
+  /** The last worker that started it: a start on another worker is a hand-over (after a death or a drain). */
+  runningOn: z.string().optional(),
 });
 export type CameraJob = z.output<typeof CameraJobSchema>;
 
