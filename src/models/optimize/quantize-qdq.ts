@@ -1,4 +1,5 @@
 import { DataType, OnnxGraph, type OnnxNode } from '../onnx/onnx-graph.js';
+import { integerWeightTypeForThisCpu, type IntegerWeightType } from '../tflite/tflite-to-onnx.js';
 import { calibratedRange, collectRanges, type CalibrationMethod, type TensorRange } from './calibrate.js';
 
 /** Ops that run as integer kernels once wrapped in Q/DQ (onnxruntime's QDQ fusions). */
@@ -27,6 +28,11 @@ export interface QuantizeOptions {
    * the calibrated range, weights per-channel symmetric): how many bits the model needs, not something to ship.
    */
   simulateBits?: number;
+  /**
+   * How the int8 levels are stored (default: integerWeightTypeForThisCpu()): 'uint8' (level + 128, zero point 128:
+   * the same real numbers) on x86 CPUs without VNNI, where onnxruntime's u8 × s8 kernel saturates in 16 bits.
+   */
+  weightType?: IntegerWeightType;
 }
 
 /** Calibrates every tensor the full-int8 arrangement would quantize (reusable for mixed variants). */
@@ -107,9 +113,10 @@ export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Pr
     g.pruneInitializers();
     return g;
   }
+  const weightType = options.weightType ?? integerWeightTypeForThisCpu();
   // Weights and biases first: they need the input scales.
   for (const node of [...g.nodes]) {
-    if ((node.op === 'Conv' || node.op === 'Gemm') && !floatNodes.has(node)) quantizeWeights(g, node, params.get(node.inputs[0]!)?.scale);
+    if ((node.op === 'Conv' || node.op === 'Gemm') && !floatNodes.has(node)) quantizeWeights(g, node, params.get(node.inputs[0]!)?.scale, weightType);
   }
   // Then a Q → DQ pair on every quantized activation, rewiring its consumers (not the Q itself) to the DQ output.
   for (const [tensor, p] of params) {
@@ -191,8 +198,8 @@ function simulateActivation(g: OnnxGraph, tensor: string, p: QParams, bits: numb
   for (const u of users) u.inputs = u.inputs.map((i) => (i === tensor ? out : i));
 }
 
-/** Conv weight [O, I, kh, kw] (axis 0) or Gemm B [in, out] (axis 1) → int8 per output channel; bias → int32. */
-function quantizeWeights(g: OnnxGraph, node: OnnxNode, inputScale: number | undefined): void {
+/** Conv weight [O, I, kh, kw] (axis 0) or Gemm B [in, out] (axis 1) → int8 levels per output channel (stored as int8 or uint8 + 128); bias → int32. */
+function quantizeWeights(g: OnnxGraph, node: OnnxNode, inputScale: number | undefined, weightType: IntegerWeightType): void {
   if (inputScale === undefined) return;
   const wName = node.inputs[1]!;
   const w = g.initializers.get(wName);
@@ -201,11 +208,15 @@ function quantizeWeights(g: OnnxGraph, node: OnnxNode, inputScale: number | unde
   const perChannel = symmetricPerChannel(w.data, w.dims, gemm, QMAX);
   const { channels, levels } = perChannel;
   const scales = Float32Array.from(perChannel.scales);
-  const q = Int8Array.from(levels);
   const axis = gemm ? 1 : 0;
-  const wq = g.constant(`${wName}_int8`, w.dims, q, DataType.INT8);
+  const unsigned = weightType === 'uint8';
+  const wq = unsigned
+    ? g.constant(`${wName}_uint8`, w.dims, Uint8Array.from(levels, (l) => l + 128), DataType.UINT8)
+    : g.constant(`${wName}_int8`, w.dims, Int8Array.from(levels), DataType.INT8);
   const ws = g.constant(`${wName}_scale`, [channels], scales);
-  const wz = g.constant(`${wName}_zp`, [channels], new Int8Array(channels), DataType.INT8);
+  const wz = unsigned
+    ? g.constant(`${wName}_zp`, [channels], new Uint8Array(channels).fill(128), DataType.UINT8)
+    : g.constant(`${wName}_zp`, [channels], new Int8Array(channels), DataType.INT8);
   const wdq = g.fresh(`${wName}_dq`);
   const nodes: OnnxNode[] = [{ op: 'DequantizeLinear', inputs: [wq, ws, wz], outputs: [wdq], name: g.fresh('DQw'), attrs: { axis } }];
   const bName = node.inputs[2];

@@ -10,6 +10,7 @@ import { readKerasH5 } from '../../../src/models/keras/read-keras-h5.js';
 import { seededRandom } from '../../../src/models/keras/synthetic-resnet.js';
 import { runFrames, score } from '../../../src/models/optimize/evaluate-variant.js';
 import { fp16Weights, toHalfBits } from '../../../src/models/optimize/fp16-weights.js';
+import { OnnxGraph } from '../../../src/models/onnx/onnx-graph.js';
 import { quantizeQdq } from '../../../src/models/optimize/quantize-qdq.js';
 import { runCli } from '../../helpers/cli.js';
 import { HAS_SHARED, SHARED, VTEST } from '../../helpers/shared.js';
@@ -29,6 +30,33 @@ describe('fp16 weight storage', () => {
     [0.1, 0x2e66],
     [Infinity, 0x7c00],
   ])('%f → 0x%s', (v, bits) => expect(toHalfBits(v)).toBe(bits));
+});
+
+describe('int8 weight storage', () => {
+  it('stores the same levels as uint8 (+128, zero point 128) for CPUs without VNNI: same real weights, same outputs', async () => {
+    const rand = seededRandom(21);
+    const g = new OnnxGraph('w');
+    g.inputs = [{ name: 'x', dims: [1, 3, 6, 6] }];
+    g.outputs = [{ name: 'y', dims: [1, 4, 6, 6] }];
+    const w = g.constant('w', [4, 3, 3, 3], Float32Array.from({ length: 108 }, () => rand() - 0.5));
+    g.nodes.push({ op: 'Conv', inputs: ['x', w, g.constant('b', [4], Float32Array.of(0.1, -0.2, 0.3, 0))], outputs: ['y'], name: 'conv', attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } });
+    const frames = Array.from({ length: 3 }, () => Float32Array.from({ length: 108 }, () => rand() * 4));
+    const base = { calibration: frames, dims: [1, 3, 6, 6], method: 'minmax' as const };
+    const signed = await quantizeQdq(g, { ...base, weightType: 'int8' });
+    const unsigned = await quantizeQdq(g, { ...base, weightType: 'uint8' });
+    const weightsOf = (q: OnnxGraph) => [...q.initializers.values()].find((i) => i.dims.length === 4)!.data as Int8Array | Uint8Array;
+    expect(weightsOf(signed)).toBeInstanceOf(Int8Array);
+    expect(weightsOf(unsigned)).toBeInstanceOf(Uint8Array);
+    expect(Array.from(weightsOf(unsigned), (v) => v - 128)).toEqual(Array.from(weightsOf(signed)));
+    // Unoptimised, onnxruntime computes exactly what the Q/DQ pairs say: the two stores are the same numbers.
+    const run = async (q: OnnxGraph) => {
+      const session = await ort.InferenceSession.create(q.toBytes(), { graphOptimizationLevel: 'disabled' });
+      const r = await session.run({ x: new ort.Tensor('float32', frames[0]!, [1, 3, 6, 6]) });
+      await session.release();
+      return Array.from(r.y!.data as Float32Array);
+    };
+    expect(await run(unsigned)).toEqual(await run(signed));
+  });
 });
 
 describe.skipIf(!HAS_SHARED)('int8 QDQ on the MLPerf ResNet (needs ../shared)', () => {
