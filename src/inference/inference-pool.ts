@@ -3,7 +3,7 @@ import type { InferenceHost } from './inference-host.js';
 import type { WorkerRunResult } from './worker-host.js';
 
 /** What the pool needs of each member (InferenceWorkerHost; tests pass fakes). */
-export type PoolMember = InferenceHost & { readonly inFlight: number };
+export type PoolMember = InferenceHost & { readonly inFlight: number; readonly failed?: boolean };
 
 /**
  * Several inference workers as one host: each run goes to the member with the fewest runs in flight, and the runs
@@ -27,7 +27,9 @@ export class InferencePool implements InferenceHost {
   }
 
   run(slotId: number, buffer: ArrayBuffer, dims: number[], dtype: 'float32' | 'uint8', giveBack: (slotId: number, buffer: ArrayBuffer) => void): Promise<WorkerRunResult> {
-    const member = this.members.reduce((best, m) => (m.inFlight < best.inFlight ? m : best));
+    // A crashed member has nothing in flight and fails every run at once: the others take the work while any lives.
+    const alive = this.members.filter((m) => m.failed !== true);
+    const member = (alive.length > 0 ? alive : this.members).reduce((best, m) => (m.inFlight < best.inFlight ? m : best));
     const result = member.run(slotId, buffer, dims, dtype, giveBack);
     // A run may fail before the runs ahead of it settle: its rejection is handled here and surfaces in order below.
     result.catch(() => undefined);

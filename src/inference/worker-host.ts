@@ -114,6 +114,11 @@ export class InferenceWorkerHost {
     });
   }
 
+  /** True once the worker crashed or exited unexpectedly: every run fails from then on. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
   /** Runs sent but not yet answered. */
   get inFlight(): number {
     return this.pending.size;

@@ -92,9 +92,16 @@ async function runBatch(msgs: RunRequest[]): Promise<void> {
   let outputs: Float32Array[];
   let outputDims: number[];
   let inferMs: number;
+  let inputs: Array<Float32Array | Uint8Array>;
+  try {
+    inputs = msgs.map(inputOf);
+  } catch {
+    // A malformed input: each runs alone, so only that one fails.
+    for (const msg of msgs) await run(msg);
+    return;
+  }
   try {
     if (batchEngine === undefined) throw new Error('no batched model');
-    const inputs = msgs.map(inputOf);
     const per = inputs[0]!.length;
     const joined = inputs[0] instanceof Uint8Array ? new Uint8Array(per * msgs.length) : new Float32Array(per * msgs.length);
     inputs.forEach((data, i) => joined.set(data, i * per));
@@ -105,7 +112,15 @@ async function runBatch(msgs: RunRequest[]): Promise<void> {
     if (out.dims[0] !== msgs.length || !Number.isInteger(each)) throw new Error(`the batched model answered dims ${JSON.stringify(out.dims)} for ${msgs.length} inputs`);
     outputs = msgs.map((_, i) => Float32Array.from(out.data.subarray(i * each, (i + 1) * each)));
     outputDims = [1, ...out.dims.slice(1)];
-  } catch {
+  } catch (err) {
+    // Well-formed inputs the batched model failed on (e.g. a per-image output whose size depends on the picture):
+    // batching ends for this worker, said once, and these inputs run alone.
+    if (batchEngine !== undefined) {
+      console.error(`visionpipe inference worker: batching turned off, the batched model failed on ${msgs.length} inputs: ${messageOf(err)}`);
+      const failed = batchEngine;
+      batchEngine = undefined;
+      await failed.dispose().catch(() => undefined);
+    }
     for (const msg of msgs) await run(msg);
     return;
   }

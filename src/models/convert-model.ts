@@ -4,7 +4,7 @@ import type { onnx as OnnxNs } from 'onnx-proto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { VisionpipeError } from '../errors.js';
+import { VisionpipeError, messageOf } from '../errors.js';
 import type { ModelDescriptor } from './descriptor-schema.js';
 import type { OnnxOptions } from '../config/schema.js';
 import { sessionThreads } from '../inference/onnx-engine.js';
@@ -121,8 +121,25 @@ export async function asBatchedModel(d: ModelDescriptor, maxBatch: number, onnxO
   if (d.format !== 'onnx') throw new VisionpipeError('VP_MODEL_UNSUPPORTED', `Batching rewrites ONNX models; "${d.name}" is ${d.format}`, { value: d.format });
   const sizes = [...new Set([1, 2, 4, 8, 16].filter((n) => n < maxBatch).concat(maxBatch))];
   const cpu = cpus()[0]?.model ?? 'cpu';
-  const variant = `batch|${d.input.name ?? ''}|${sizes.join(',')}|${cpu}|${onnxOptions.intraOpThreads ?? ''}|v2`;
+  const variant = `batch|${d.input.name ?? ''}|${sizes.join(',')}|${cpu}|${onnxOptions.intraOpThreads ?? ''}|v3`;
+  // A model found unable to take a batch is remembered too, so later starts do not probe it again.
+  const refusedPath = `${cachedModelPath(d.modelPath, d.name, variant, cacheDir)}.refused`;
+  if (existsSync(refusedPath)) throw new VisionpipeError('VP_MODEL_UNSUPPORTED', readFileSync(refusedPath, 'utf8'), { value: d.modelPath, hint: `Decided earlier (${refusedPath}); it keeps batch 1.` });
   const file = await cachedModelFile(d.modelPath, d.name, variant, cacheDir, async (partial) => {
+    try {
+      await makeBatched(partial);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'VP_MODEL_UNSUPPORTED') {
+        mkdirSync(cacheDir, { recursive: true });
+        writeFileSync(refusedPath, messageOf(err));
+      }
+      throw err;
+    }
+  });
+  const record = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as Omit<BatchedModel, 'modelPath'>;
+  return { modelPath: file, ...record };
+
+  async function makeBatched(partial: string): Promise<void> {
     const bytes = readFileSync(d.modelPath);
     refuseWhatTheWriterDrops(bytes, d.modelPath);
     const graph = readOnnxGraph(bytes, d.name);
@@ -151,9 +168,7 @@ export async function asBatchedModel(d: ModelDescriptor, maxBatch: number, onnxO
     writeFileSync(`${partial}.json`, JSON.stringify(record));
     renameSync(`${partial}.json`, `${partial.replace(/\.\d+\.partial$/, '')}.json`);
     writeFileSync(partial, batched.toBytes());
-  });
-  const record = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as Omit<BatchedModel, 'modelPath'>;
-  return { modelPath: file, ...record };
+  }
 }
 
 /** The graph writer carries nodes, initializers, inputs, outputs and opsets only: models with more keep their float input. */
@@ -167,6 +182,13 @@ function refuseWhatTheWriterDrops(bytes: Uint8Array, path: string): void {
   }
 }
 
+/** Where cachedModelFile keeps the file derived from `source` for `variant`. */
+export function cachedModelPath(source: string, name: string, variant: string, cacheDir: string): string {
+  const st = statSync(source);
+  const key = createHash('sha256').update(`${source}|${st.size}|${st.mtimeMs}|${variant}`).digest('hex').slice(0, 16);
+  return join(cacheDir, `${name}-${key}.onnx`);
+}
+
 /** Where converted models are cached between runs. */
 export const MODEL_CACHE_DIR = join(tmpdir(), 'visionpipe-models');
 
@@ -175,9 +197,7 @@ export const MODEL_CACHE_DIR = join(tmpdir(), 'visionpipe-models');
  * `make` writes a per-process partial file, renamed into place (atomic), so concurrent first runs cannot collide.
  */
 export async function cachedModelFile(source: string, name: string, variant: string, cacheDir: string, make: (partial: string) => Promise<unknown>): Promise<string> {
-  const st = statSync(source);
-  const key = createHash('sha256').update(`${source}|${st.size}|${st.mtimeMs}|${variant}`).digest('hex').slice(0, 16);
-  const file = join(cacheDir, `${name}-${key}.onnx`);
+  const file = cachedModelPath(source, name, variant, cacheDir);
   if (!existsSync(file)) {
     mkdirSync(cacheDir, { recursive: true });
     const partial = `${file}.${process.pid}.partial`;

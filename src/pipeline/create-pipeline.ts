@@ -149,7 +149,8 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
   const sources = inject.sources ?? (await openSources(config.source));
   for (const s of sources) log.info({ source: s.info }, 'source opened');
   let host: InferenceHost | undefined = inject.host;
-  let runsAtOnce = 1;
+  let maxBatch = 1;
+  let workerCount = 1;
   let metrics: MetricsServer | null = null;
   let ui: { view: LiveView; server: UiServer } | null = null;
   try {
@@ -179,7 +180,8 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
       }
       const first = workers[0]!;
       if (first.batchRefused !== null) log.info({ reason: first.batchRefused }, 'frames run one at a time (no batching)');
-      runsAtOnce = Math.min(...workers.map((w) => w.maxBatch)) * workers.length;
+      maxBatch = Math.min(...workers.map((w) => w.maxBatch));
+      workerCount = workers.length;
       if (workers.length > 1) log.info({ workers: workers.length, intraOpThreads: onnx.intraOpThreads }, 'inference runs in several workers');
       host = workers.length === 1 ? first : new InferencePool(workers);
     }
@@ -207,7 +209,8 @@ export async function createPipeline(input: ConfigInput | Config, options: Pipel
     metrics,
     ui: ui?.server ?? null,
     outputs: { videoPath, eventsPath, ffmpegPath: ffmpeg?.path ?? null, snapshotsDir, clipsDir },
-    runsAtOnce,
+    maxBatch,
+    workers: workerCount,
     extraSinks: [...(ui === null ? [] : [ui.view]), ...(inject.sinks ?? [])],
     log,
   });

@@ -81,9 +81,12 @@ export class FrameRing {
 
   /**
    * After a failed run: frees a slot whose buffer the worker never gave back (it crashed, or refused the run
-   * before taking the buffer), with a new buffer, so the ring keeps its size. A slot already given back is left.
+   * before taking the buffer), with a new buffer, so the ring keeps its size. `generation` is the slot's when the
+   * failed run took it: a slot given back since and handed to another frame (a newer generation) is that frame's now,
+   * and is left alone, as is a slot already given back and free.
    */
-  reclaim(slot: RingSlot): void {
+  reclaim(slot: RingSlot, generation: number): void {
+    if (slot.generation !== generation) return;
     if (slot.state === 'filling') this.free(slot);
     if (slot.state !== 'inference') return;
     slot.buffer = new ArrayBuffer(this.slotByteLength);

@@ -16,8 +16,10 @@ export class InferenceSchedule {
     private readonly now: () => number = () => performance.now(),
     /** Weight of the newest measurement in the moving averages. */
     private readonly alpha = 0.2,
-    /** Runs the host works on at once (batch size × workers): queued runs cost one inference per this many. */
-    private readonly runsAtOnce = 1,
+    /** Runs one inference call takes (batching): queued runs cost one inference per this many. */
+    private readonly maxBatch = 1,
+    /** Workers running calls side by side: while fewer runs than this are queued, one is idle. */
+    private readonly workers = 1,
   ) {}
 
   /** A run was sent to the worker. */
@@ -76,9 +78,9 @@ export class InferenceSchedule {
    * preprocessing time (at least 2 ms) keeps the worker from waiting on a slower-than-average preprocess.
    */
   delayMs(): number {
-    if (this.inferEmaMs === null || this.queued === 0) return 0;
+    if (this.inferEmaMs === null || this.queued < this.workers) return 0;
     const margin = Math.max(2, 0.25 * this.prepEmaMs);
-    const busyUntilMs = this.anchorMs + Math.ceil(this.queued / this.runsAtOnce) * this.inferEmaMs;
+    const busyUntilMs = this.anchorMs + Math.ceil((this.queued - this.workers + 1) / (this.maxBatch * this.workers)) * this.inferEmaMs;
     return Math.max(0, busyUntilMs - this.now() - this.prepEmaMs - margin);
   }
 }

@@ -51,11 +51,10 @@ export interface RunnableParts {
   outputs: SinkOutputs;
   extraSinks: readonly Sink[];
   log: Logger;
-  /**
-   * Runs the host works on at once (batch size × workers; 1 = one at a time): the ring holds ringSize times that many
-   * slots, and the just-in-time schedule counts queued runs in groups of it.
-   */
-  runsAtOnce?: number;
+  /** Runs one inference call takes (1 = no batching). */
+  maxBatch?: number;
+  /** Inference workers side by side (onnx.workers). The ring holds ringSize × maxBatch × workers slots. */
+  workers?: number;
 }
 
 /** The pipeline createPipeline returns: wires the operators, then shuts everything down in order. */
@@ -106,8 +105,9 @@ export class RunnablePipeline implements Pipeline {
     const { config, descriptor, sources, host, metrics, log } = this.parts;
     const spec = preprocessSpecOf(descriptor);
     // Batching and several workers: every run in progress needs its slot, so ringSize counts groups of them.
-    const runsAtOnce = this.parts.runsAtOnce ?? 1;
-    const ring = new FrameRing(config.pipeline.ringSize * runsAtOnce, inputByteLength(spec));
+    const maxBatch = this.parts.maxBatch ?? 1;
+    const workers = this.parts.workers ?? 1;
+    const ring = new FrameRing(config.pipeline.ringSize * maxBatch * workers, inputByteLength(spec));
     // Live frames must not queue behind the ring: they wait in their source, where a newer frame replaces them.
     const anyLive = sources.some((s) => s.info.kind === 'live');
     const permits = new Permits(anyLive ? ring.slotCount : Math.max(config.pipeline.maxInFlight, ring.slotCount));
@@ -177,7 +177,7 @@ export class RunnablePipeline implements Pipeline {
     };
     const dropsTimer = setInterval(emitDrops, DROPS_EVENT_INTERVAL_MS).unref();
     for (const s of sources) s.start?.();
-    const schedule = new InferenceSchedule(undefined, undefined, runsAtOnce);
+    const schedule = new InferenceSchedule(undefined, undefined, maxBatch, workers);
     // Live sources, just in time: wait until the worker is about to be free, then read the newest frame.
     const justInTime = (sourceId: string) => async () => {
       const ms = schedule.delayMs();

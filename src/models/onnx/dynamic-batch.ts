@@ -32,6 +32,10 @@ const PER_IMAGE_SPATIAL = new Set([
   'QLinearGlobalAveragePool', 'QuantizeLinear', 'DequantizeLinear', 'Dropout',
 ]);
 const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSumExp', 'ReduceSumSquare']);
+/** Ops whose output size depends on the values: per image, their results could not be stacked into one batch. */
+const DATA_DEPENDENT_SHAPE = new Set(['NonZero', 'NonMaxSuppression', 'Compress', 'Unique', 'StringSplit']);
+/** Ops with subgraphs, which may read outer values implicitly (not listed as inputs). */
+const CONTROL_FLOW = new Set(['If', 'Loop', 'Scan', 'SequenceMap']);
 const COMPUTE_OPS = new Set(['Conv', 'ConvTranspose', 'QLinearConv', 'ConvInteger', 'MatMul', 'Gemm', 'QGemm', 'MatMulInteger', 'QLinearMatMul']);
 
 const INT64_MAX = 9223372036854775807n;
@@ -53,6 +57,10 @@ export function withDynamicBatch(g: OnnxGraph, probe: ReadonlyMap<string, Probed
   if (g.inputs.length !== 1) throw unsupported(`it has ${g.inputs.length} inputs (batching takes models with one image input)`);
   const input = g.inputs[0]!;
   if (input.dims[0] !== 1) throw unsupported(`its input's batch is ${input.dims[0] ?? 'already dynamic'}, not 1`);
+  const flow = g.nodes.find((n) => CONTROL_FLOW.has(n.op));
+  if (flow !== undefined) throw unsupported(`it has control flow (${flow.op} "${flow.name}")`);
+  const dynamicOut = g.outputs.find((o) => o.dims.slice(1).some((d) => d === null));
+  if (dynamicOut !== undefined) throw unsupported(`its output "${dynamicOut.name}" has a size that depends on the picture`);
   const shape = (t: string): number[] => {
     const init = g.initializers.get(t);
     if (init !== undefined) return init.dims;
@@ -78,11 +86,27 @@ export function withDynamicBatch(g: OnnxGraph, probe: ReadonlyMap<string, Probed
     if (feeds.length === 0) continue; // constant folding material: stays outside, read by whoever needs it
     for (const t of node.outputs) batched.add(t);
     const fromPerImage = node.inputs.some((t) => perImageOutputs.has(t));
-    const verdict = fromPerImage ? 'follows a per-image node' : judge(node, g, shape, constant, intsOf, rewrites);
+    let verdict = fromPerImage ? 'follows a per-image node' : judge(node, g, shape, constant, intsOf, rewrites);
+    // Whatever the table says, a batched node's outputs must keep the batch in front.
+    if (verdict === null && node.outputs.some((t) => t !== '' && shape(t)[0] !== 1)) {
+      verdict = 'its output does not lead with the batch';
+      rewrites.delete(node);
+    }
+    if (verdict !== null && DATA_DEPENDENT_SHAPE.has(node.op)) throw unsupported(`${node.op} "${node.name}" makes outputs whose size depends on the picture`);
     if (verdict !== null) {
       perImage.add(node);
       for (const t of node.outputs) perImageOutputs.add(t);
       first ??= { node: node.name, op: node.op, why: verdict };
+    }
+  }
+  // Per-image nodes that no output needs are left out (a Scan must have outputs).
+  const needed = new Set(g.outputs.map((o) => o.name));
+  const dropped = new Set<OnnxNode>();
+  for (const n of [...g.nodes].reverse()) {
+    if (n.outputs.some((t) => needed.has(t))) for (const t of n.inputs) needed.add(t);
+    else if (perImage.has(n)) {
+      perImage.delete(n);
+      dropped.add(n);
     }
   }
   const batchedNodes = g.nodes.filter((n) => !perImage.has(n) && n.inputs.some((t) => batched.has(t)));
@@ -100,7 +124,7 @@ export function withDynamicBatch(g: OnnxGraph, probe: ReadonlyMap<string, Probed
   out.inputs = [{ ...input, dims: [null, ...input.dims.slice(1)] }];
   out.outputs = g.outputs.map((o) => ({ ...o, dims: [null, ...shape(o.name).slice(1)] }));
   for (const node of g.nodes) {
-    if (perImage.has(node)) continue;
+    if (perImage.has(node) || dropped.has(node)) continue;
     const rewrite = rewrites.get(node);
     out.nodes.push(...(rewrite === undefined ? [node] : rewrite(out)));
   }
@@ -157,7 +181,7 @@ function judge(
     case 'TopK':
       return norm(attr('axis', -1), rank(x)) === 0 ? 'it sorts along the batch axis' : null;
     case 'Flatten':
-      return attr('axis', 1) >= 1 ? null : 'it flattens the batch into rows';
+      return attr('axis', 1) === 1 ? null : 'it flattens the batch together with other axes';
     case 'Transpose': {
       const perm = ints('perm');
       return perm !== undefined && perm[0] === 0 ? null : 'it moves the batch axis';

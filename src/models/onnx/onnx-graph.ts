@@ -54,6 +54,14 @@ export class OnnxGraph {
     this.counter = Math.max(this.counter, other.counter);
   }
 
+  /** Moves the name counter past every `<base>__<n>` name in use, so fresh() cannot repeat a name a file brought. */
+  avoidNames(names: Iterable<string>): void {
+    for (const name of names) {
+      const m = /__(\d+)$/.exec(name);
+      if (m !== null) this.counter = Math.max(this.counter, Number(m[1]) + 1);
+    }
+  }
+
   fresh(base: string): string {
     return `${base}__${this.counter++}`;
   }
@@ -204,6 +212,7 @@ export function readOnnxGraph(bytes: Uint8Array, name = 'model'): OnnxGraph {
     dataType: v.type?.tensorType?.elemType ?? DataType.FLOAT,
   });
   g.inputs = graph.input.filter((v) => !g.initializers.has(v.name ?? '')).map(info);
+  g.avoidNames([...g.initializers.keys(), ...g.nodes.flatMap((n) => [n.name, ...n.outputs])]);
   g.outputs = graph.output.map(info);
   return g;
 }

@@ -21,6 +21,9 @@ export function testImage(dims: readonly number[], dataType: number, seed = 0): 
   return out;
 }
 
+/** Values fetched per probe run. */
+const PROBE_VALUES_PER_RUN = 48;
+
 /** Runs `graph` once on `input` with every node output exposed: each value's shape, type and (small ints) contents. */
 export async function probeGraph(graph: OnnxGraph, input: Float32Array | Uint8Array): Promise<Map<string, ProbedTensor>> {
   const inputInfo = graph.inputs[0];
@@ -29,10 +32,19 @@ export async function probeGraph(graph: OnnxGraph, input: Float32Array | Uint8Ar
   const session = await sessionOf(graph.toBytes(graph.opset, names), 'disabled');
   try {
     const feeds = { [inputInfo.name]: tensor(input, inputInfo.dims.map((d) => d ?? 1)) };
-    const results = await session.run(feeds);
     const probe = new Map<string, ProbedTensor>();
     probe.set(inputInfo.name, { dims: inputInfo.dims.map((d) => d ?? 1), dataType: inputInfo.dataType ?? DataType.FLOAT });
-    for (const [name, t] of Object.entries(results)) {
+    // A few values per run: all of a large model's activations at once would take GBs (CenterNet: ~670 MB of results).
+    const results: Array<[string, ort.Tensor]> = [];
+    for (let i = 0; i < names.length; i += PROBE_VALUES_PER_RUN) {
+      const part = await session.run(feeds, names.slice(i, i + PROBE_VALUES_PER_RUN));
+      for (const [name, t] of Object.entries(part)) {
+        const small = (t.type === 'int64' || t.type === 'int32') && t.size <= 64;
+        // Only the shape (and small integer values) are kept; the tensor's memory goes with this run.
+        results.push([name, small ? t : ({ dims: t.dims, type: t.type, size: t.size } as ort.Tensor)]);
+      }
+    }
+    for (const [name, t] of results) {
       const small = (t.type === 'int64' || t.type === 'int32') && t.size <= 64;
       probe.set(name, {
         dims: [...t.dims],
@@ -53,9 +65,11 @@ export async function probeGraph(graph: OnnxGraph, input: Float32Array | Uint8Ar
 export async function batchDifference(original: OnnxGraph, batched: OnnxGraph, images: ReadonlyArray<Float32Array | Uint8Array>): Promise<number> {
   const inputInfo = original.inputs[0]!;
   const dims = inputInfo.dims.map((d) => d ?? 1);
-  const one = await sessionOf(original.toBytes(), 'all');
-  const many = await sessionOf(batched.toBytes(), 'all');
+  let one: ort.InferenceSession | undefined;
+  let many: ort.InferenceSession | undefined;
   try {
+    one = await sessionOf(original.toBytes(), 'all');
+    many = await sessionOf(batched.toBytes(), 'all');
     const per = images[0]!.length;
     const joined = images[0] instanceof Uint8Array ? new Uint8Array(per * images.length) : new Float32Array(per * images.length);
     images.forEach((im, i) => joined.set(im, i * per));
@@ -74,7 +88,7 @@ export async function batchDifference(original: OnnxGraph, batched: OnnxGraph, i
     }
     return worst;
   } finally {
-    await Promise.allSettled([one.release(), many.release()]);
+    await Promise.allSettled([one?.release(), many?.release()]);
   }
 }
 

@@ -31,6 +31,8 @@ export function inferFrames(
   return pipe(
     mergeMap(async ({ slot, ...staged }): Promise<Inferred | null> => {
       const sentAtMs = performance.now();
+      // The slot may be given back, and handed to another frame, before this run settles: only this use is reclaimed.
+      const generation = slot.generation;
       schedule?.sent();
       try {
         const result = await inferencer.run(slot.id, ring.lend(slot), dims, dtype, (id, buffer) => ring.giveBack(id, buffer));
@@ -47,7 +49,7 @@ export function inferFrames(
         };
       } catch (err) {
         schedule?.failed();
-        ring.reclaim(slot);
+        ring.reclaim(slot, generation);
         onFailed(staged, err);
         return null;
       }

@@ -75,4 +75,14 @@ describe('InferencePool (several inference workers as one host)', () => {
     await new InferencePool(members).close();
     expect(members.map((m) => m.closed)).toEqual([true, true, true]);
   });
+
+  it('a crashed member gets no more runs while another lives', async () => {
+    const a = Object.assign(member('a'), { failed: true });
+    const b = member('b');
+    const pool = new InferencePool([a, b]);
+    for (const slot of [0, 1, 2]) void pool.run(slot, new ArrayBuffer(4), [1], 'float32', () => {});
+    expect([a.inFlight, b.inFlight]).toEqual([0, 3]);
+    for (const i of [0, 1, 2]) b.finish(i);
+  });
 });
+

@@ -76,6 +76,42 @@ describe('withDynamicBatch', () => {
     expect(() => withDynamicBatch(g, probe)).toThrow(/cannot take a batch: nothing worth batching comes before Shape/);
   });
 
+  it('refuses control flow and outputs whose size depends on the picture; keeps a batch-folding Flatten per image', async () => {
+    const loop = detectorLike();
+    loop.nodes.push({ op: 'If', inputs: ['c'], outputs: ['z'], name: 'branch' });
+    expect(() => withDynamicBatch(loop, new Map())).toThrow(/control flow \(If "branch"\)/);
+
+    const nz = new OnnxGraph('nonzero');
+    nz.inputs.push({ name: 'x', dims: [1, 3, 4, 4] });
+    const conv = nz.add('Conv', ['x', nz.constant('w', [2, 3, 1, 1], Float32Array.from({ length: 6 }, (_, i) => i - 2))]);
+    const rows = nz.add('Reshape', [conv, nz.constant('s', [2], BigInt64Array.of(-1n, 2n), DataType.INT64)]);
+    nz.nodes.push({ op: 'NonZero', inputs: [rows], outputs: ['where'], name: 'nz' });
+    nz.outputs.push({ name: 'where', dims: [2, null] });
+    expect(() => withDynamicBatch(nz, new Map())).toThrow(/"where" has a size that depends on the picture/);
+    nz.outputs[0] = { name: 'where', dims: [] }; // undeclared: found while walking the per-image part
+    const nzProbe = await probeGraph(nz, testImage([1, 3, 4, 4], DataType.FLOAT));
+    expect(() => withDynamicBatch(nz, nzProbe)).toThrow(/NonZero "nz" makes outputs whose size depends/);
+
+    const flat = new OnnxGraph('flatten2');
+    flat.inputs.push({ name: 'x', dims: [1, 3, 4, 4] });
+    const c2 = flat.add('Conv', ['x', flat.constant('w', [2, 3, 1, 1], Float32Array.from({ length: 6 }, (_, i) => i - 2))]);
+    const f = flat.add('Flatten', [c2], { axis: 2 }); // [1·2, 16]: the batch is folded in
+    flat.nodes.push({ op: 'ReduceMax', inputs: [f], outputs: ['m'], name: 'm', attrs: { axes: [0], keepdims: 1 } });
+    flat.outputs.push({ name: 'm', dims: [1, 16] });
+    const { graph, plan } = withDynamicBatch(flat, await probeGraph(flat, testImage([1, 3, 4, 4], DataType.FLOAT)));
+    expect(plan.firstPerImage?.op).toBe('Flatten');
+    expect(await batchDifference(flat, graph, [1, 2].map((seed) => testImage([1, 3, 4, 4], DataType.FLOAT, seed)))).toBeLessThanOrEqual(1e-6);
+  });
+
+  it('a graph read from a file never gets a fresh name it already uses (the Scan body reads outer names)', async () => {
+    const { readOnnxGraph } = await import('../../../src/models/onnx/onnx-graph.js');
+    const g = detectorLike();
+    g.nodes.push({ op: 'Identity', inputs: ['pooled'], outputs: ['axis0__7'], name: 'taken' });
+    const read = readOnnxGraph(g.toBytes());
+    const names = new Set(Array.from({ length: 20 }, () => read.fresh('axis0')));
+    expect(names.has('axis0__7')).toBe(false);
+  });
+
   it('refuses a model whose batch is not 1 or whose input count is not one, saying batching stays off', async () => {
     const g = detectorLike();
     g.inputs[0] = { name: 'x', dims: [2, 3, 6, 6] };
@@ -100,15 +136,16 @@ describe('the inference worker batches runs waiting in its queue', () => {
       modelPath: original,
       descriptorPath: original,
       ...ModelDescriptorSchema.parse({
-      name: 'detector-like',
-      format: 'onnx',
-      path: original,
-      engine: 'onnx',
-      task: 'classification',
-      input: { name: 'x', sizeWh: [6, 6], layout: 'nchw' },
-      output: { name: 'head', decoder: 'probabilities' },
+        name: 'detector-like',
+        format: 'onnx',
+        path: original,
+        engine: 'onnx',
+        task: 'classification',
+        input: { name: 'x', sizeWh: [6, 6], layout: 'nchw' },
+        output: { name: 'head', decoder: 'probabilities' },
+        labels: ['a', 'b', 'c', 'd'],
       }),
-      labels: ['a', 'b', 'c', 'd'],
+      labels: ['a', 'b', 'c', 'd'], // as the loader resolves them
     };
     const host = await InferenceWorkerHost.start(descriptor, 'onnx', undefined, { modelPath: batched, maxBatch: 4 });
     try {

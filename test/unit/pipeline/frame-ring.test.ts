@@ -53,4 +53,29 @@ describe('FrameRing', () => {
     ring.abandon(slot);
     expect(ring.tryAcquire()?.id).toBe(slot.id);
   });
+
+  it('after a failed run, reclaims only that use of the slot: one given back and handed to another frame stays that frame’s', async () => {
+    const ring = new FrameRing(1, 8);
+    const slot = await ring.acquire();
+    const failedGeneration = slot.generation;
+    const buf = ring.lend(slot);
+    ring.giveBack(slot.id, buf); // the host gives the buffer back, then rejects the run…
+    const next = await ring.acquire(); // …and meanwhile the slot went to the next frame
+    expect(next).toBe(slot);
+    ring.reclaim(slot, failedGeneration); // the failed run's clean-up
+    expect(slot.state).toBe('filling');
+    expect(ring.tryAcquire()).toBeUndefined(); // not handed to a second owner
+    expect(() => ring.lend(next)).not.toThrow();
+  });
+
+  it('reclaims a slot whose buffer never came back (a crashed worker) with a fresh buffer', async () => {
+    const ring = new FrameRing(1, 8);
+    const slot = await ring.acquire();
+    const generation = slot.generation;
+    ring.lend(slot);
+    ring.reclaim(slot, generation);
+    expect(slot.state).toBe('free');
+    expect(slot.buffer?.byteLength).toBe(8);
+  });
 });
+

@@ -78,4 +78,26 @@ describe('InferenceSchedule (just-in-time preprocessing for live sources)', () =
     s.sent();
     expect(s.delayMs()).toBe(80 - 0 - 2);
   });
+
+  it('batching: queued runs cost one inference per batch; several workers: no wait while one is idle', () => {
+    const c = clock();
+    const batched = new InferenceSchedule(c.now, 1, 4);
+    batched.sent();
+    c.advance(100);
+    batched.done(100);
+    for (let i = 0; i < 4; i++) batched.sent(); // one batch of four
+    expect(batched.delayMs()).toBe(100 - 0 - 2);
+    batched.sent(); // a fifth waits for a second batch
+    expect(batched.delayMs()).toBe(200 - 0 - 2);
+
+    const pool = new InferenceSchedule(c.now, 1, 1, 2);
+    pool.sent();
+    c.advance(100);
+    pool.done(100);
+    pool.sent();
+    expect(pool.delayMs()).toBe(0); // the other worker is idle: read now
+    pool.sent();
+    expect(pool.delayMs()).toBe(100 - 0 - 2); // both busy: until the first frees
+  });
 });
+
