@@ -22,7 +22,7 @@ export async function optimizeCommand(
     const width = Math.max(16, ...report.variants.map((v) => v.name.length));
     for (const v of report.variants) {
       process.stdout.write(
-        `${v.name === report.picked ? '*' : ' '} ${v.name.padEnd(width)} ${report.metric} ${(100 * v.agreement).toFixed(1).padStart(5)} %${detail(v)}  ${v.meanMs.toFixed(2).padStart(8)} ms  ${(v.sizeBytes / 1024).toFixed(0).padStart(7)} KiB  ${v.file}\n`,
+        `${v.name === report.picked ? '*' : ' '} ${v.name.padEnd(width)} ${report.metric} ${(100 * v.agreement).toFixed(1).padStart(5)} %${detail(v)}  mean ${v.meanMs.toFixed(2).padStart(8)} ms  p99 ${v.p99Ms.toFixed(2).padStart(8)} ms  ${(v.sizeBytes / 1024).toFixed(0).padStart(7)} KiB  ${v.file}${v.method === undefined ? '' : `  (${v.method})`}\n`,
       );
     }
     for (const p of report.precisionSweep ?? []) process.stdout.write(`  simulated ${String(p.bits).padStart(2)} bits: ${report.metric} ${(100 * p.agreement).toFixed(1)} %\n`);

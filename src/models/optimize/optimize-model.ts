@@ -12,6 +12,9 @@ import { latencyOf, onnxVariant, runFrames, score, scoreDetections, timeAlternat
 import { loadOptimizeSubject, type OptimizeSubject } from './optimize-subject.js';
 import { fp16Weights } from './fp16-weights.js';
 import { openCvVariant, runFramesOpenCv, withNchwInput } from './opencv-dnn.js';
+import { correctBias } from './bias-correction.js';
+import type { CalibrationMethod } from './calibrate.js';
+import { equalizeCrossLayer } from './equalize.js';
 import { calibrateAll, computeNodes, quantizeQdq, type QuantizeOptions } from './quantize-qdq.js';
 
 export interface OptimizeOptions {
@@ -41,6 +44,8 @@ export interface VariantReport extends VariantScore {
   file: string;
   /** Compute nodes left in float (mixed-precision variants). */
   floatNodes?: number;
+  /** int8 variants: how ranges were set and what was applied before quantizing. */
+  method?: string;
 }
 
 /** Agreement of the same quantization arrangement simulated at more bits: how many this model needs on this clip. */
@@ -72,7 +77,8 @@ const MIXED_SEARCH_MAX_NODES = 32;
 
 /**
  * Imports a model, then writes and measures fp32 (on onnxruntime and on OpenCV DNN), fp16-weight and int8
- * (min-max, percentile, and if needed mixed-precision) ONNX variants on frames of the user's clip: agreement with
+ * (min-max, percentile and MSE ranges; the best of those after cross-layer equalization, and after equalization and
+ * bias correction; if needed mixed-precision) ONNX variants on frames of the user's clip: agreement with
  * fp32 and latency on this machine. Picks the fastest variant within the accuracy budget, and writes report.json,
  * report.md and chart.png. When int8 misses the budget, simulates the same arrangement at more bits to say how
  * many the model needs on this footage.
@@ -135,10 +141,24 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
   for (const { name, graph } of others) await measure(name, graph);
   await measure('fp16-weights', fp16Weights(fp32));
   const ranges = await calibrateAll(fp32, calibration, dims);
-  const minmax = await measure('int8-minmax', await quantizeQdq(fp32, { calibration, dims, method: 'minmax', ranges }));
-  const pct = await measure('int8-percentile', await quantizeQdq(fp32, { calibration, dims, method: 'percentile', ranges }));
-  const bestInt8 = minmax.agreement >= pct.agreement ? minmax : pct;
-  const method = bestInt8 === minmax ? 'minmax' : 'percentile';
+  const byMethod: Array<[CalibrationMethod, VariantReport]> = [];
+  for (const m of ['minmax', 'percentile', 'mse'] as const) {
+    byMethod.push([m, await measure(`int8-${m}`, await quantizeQdq(fp32, { calibration, dims, method: m, ranges }), { method: m })]);
+  }
+  const [method, bestInt8] = byMethod.reduce((a, b) => (b[1].agreement > a[1].agreement ? b : a));
+  // Data-free fixes for depthwise-separable networks, on top of the best range rule so far: cross-layer
+  // equalization, then equalization + bias correction (Nagel et al. 2019).
+  const { graph: equalized, pairs } = equalizeCrossLayer(fp32);
+  if (pairs > 0) {
+    const eqRanges = await calibrateAll(equalized, calibration, dims);
+    const quantizeEq = (g: OnnxGraph) => quantizeQdq(g, { calibration, dims, method, ranges: eqRanges });
+    await measure('int8-equalized', await quantizeEq(equalized), { method: `${method} + equalization (${pairs} Conv chains)` });
+    const corrected = await correctBias(equalized, quantizeEq, calibration, dims);
+    await measure('int8-equalized-bias-corrected', corrected.quantized, { method: `${method} + equalization + bias correction (${corrected.layers} Convs)` });
+  } else {
+    const corrected = await correctBias(fp32, (g) => quantizeQdq(g, { calibration, dims, method, ranges }), calibration, dims);
+    await measure('int8-bias-corrected', corrected.quantized, { method: `${method} + bias correction (${corrected.layers} Convs)` });
+  }
   let precisionSweep: PrecisionPoint[] | undefined;
   if (bestInt8.agreement < budget) {
     const computeCount = computeNodes(fp32).length;
@@ -321,7 +341,7 @@ export function formatReport(r: OptimizeReport): string {
     const quality = detector
       ? [pct(v.agreement), pct(v.boxes?.sameWithinTolerance), (v.boxes?.meanIou ?? 0).toFixed(3), (v.boxes?.meanAbsScoreDiff ?? 0).toFixed(4)]
       : [pct(v.agreement), pct(v.top1AgreementConfident), (v.meanAbsProbDiff ?? 0).toExponential(2)];
-    const notes = v.floatNodes === undefined ? '' : `${v.floatNodes} float nodes`;
+    const notes = [v.method, v.floatNodes === undefined ? undefined : `${v.floatNodes} float nodes`].filter((n) => n !== undefined).join('; ');
     return `| ${[name, ...quality, v.meanMs.toFixed(2), v.p99Ms.toFixed(2), `${(fp32Ms / v.meanMs).toFixed(2)}x`, `${(v.sizeBytes / 1024).toFixed(0)} KiB`, notes].join(' | ')} |`;
   });
   const sweep =
