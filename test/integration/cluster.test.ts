@@ -263,8 +263,14 @@ describe.skipIf(!ready)('scale-out: workers on Redis (real redis-server, worker 
     await redis.resume();
     const resumedAtMs = Date.now();
     // Heartbeats written after the restart only (the ones from before it are still in Redis, and still say live).
-    const s = await waitFor('every camera live again, workers running', 90_000, (st) =>
-      alive(st).length === running.length && alive(st).every((w) => w.mode === 'running' && w.seenAtMs > resumedAtMs + 1000) && allCamerasLive(['cam1', 'cam2', 'cam3'])(st),
+    // Right after the outage a camera can briefly run on two workers (its old worker restarted it before the stalled
+    // check handed it to another; the old one stops it when its lock renewal fails): the guarantee is convergence.
+    const runsOnce = (st: ClusterStatus) => {
+      const ids = alive(st).flatMap((w) => w.cameras.map((c) => c.id));
+      return new Set(ids).size === ids.length && alive(st).every((w) => w.cameras.every((c) => c.state === 'live'));
+    };
+    const s = await waitFor('every camera live again on one worker, workers running', 90_000, (st) =>
+      alive(st).length === running.length && alive(st).every((w) => w.mode === 'running' && w.seenAtMs > resumedAtMs + 1000) && allCamerasLive(['cam1', 'cam2', 'cam3'])(st) && runsOnce(st),
     );
     // Each camera was started again after the outage (its predictions count restarted with its new pipeline).
     for (const w of alive(s)) for (const c of w.cameras) expect(c.state).toBe('live');
