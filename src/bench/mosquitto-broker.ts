@@ -1,6 +1,6 @@
+import { acceptsConnections } from '../process/loopback-port.js';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { spawnChild } from '../process/children.js';
 import { freePort } from './rtsp-server.js';
@@ -38,7 +38,7 @@ export class Mosquitto {
     // Tracked: killed with visionpipe (or the test run) even when it dies of an uncaught error.
     this.#child = spawnChild('mosquitto', ['-c', this.config], { stdio: 'ignore' });
     for (let i = 0; i < 100; i++) {
-      if (await accepts(this.port)) return;
+      if (await acceptsConnections(this.port)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`mosquitto did not listen on ${this.port}`);
@@ -62,15 +62,4 @@ export class Mosquitto {
     child.kill('SIGTERM');
     await exited;
   }
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

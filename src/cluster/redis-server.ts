@@ -1,6 +1,6 @@
+import { acceptsConnections } from '../process/loopback-port.js';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../bench/rtsp-server.js';
 import { spawnChild } from '../process/children.js';
@@ -40,7 +40,7 @@ export class RedisServer {
     // Tracked: killed with the test run even when it dies of an uncaught error.
     this.#child = spawnChild('redis-server', this.args, { stdio: 'ignore' });
     for (let i = 0; i < 200; i++) {
-      if (await accepts(this.port)) return;
+      if (await acceptsConnections(this.port)) return;
       await sleep(50);
     }
     throw new Error(`redis-server did not listen on ${this.port}`);
@@ -55,15 +55,4 @@ export class RedisServer {
     child.kill('SIGTERM');
     await exited;
   }
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
