@@ -10,7 +10,7 @@ import { parseQueueUrl, type QueueTarget } from '../cluster/queue-target.js';
 import { DEFAULT_TIMINGS, detectionTimeMs } from '../cluster/timings.js';
 import { VisionpipeError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { killAllChildren } from '../process/children.js';
+import { quitAtOnce } from '../process/quit-at-once.js';
 import { prepareOutputDir } from '../sinks/output-path.js';
 import { reportError } from './report-error.js';
 
@@ -196,8 +196,7 @@ async function workerCommand(flags: WorkerFlags): Promise<number> {
   const onSignal = (signal: (typeof STOP_SIGNALS)[number]) => {
     if (received !== null) {
       process.stderr.write(`visionpipe worker: ${signal} again: quitting at once (running jobs are taken over by other workers after the lock expires)\n`);
-      killAllChildren();
-      process.exit(128 + constants.signals[received]);
+      quitAtOnce(received);
     }
     received = signal;
     wake();

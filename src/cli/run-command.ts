@@ -3,7 +3,7 @@ import cliProgress from 'cli-progress';
 import { loadConfig, type ConfigOverrides } from '../config/load-config.js';
 import { createLogger } from '../log.js';
 import { createPipeline } from '../pipeline/create-pipeline.js';
-import { killAllChildren } from '../process/children.js';
+import { quitAtOnce } from '../process/quit-at-once.js';
 import type { RunSummary } from '../metrics/run-stats.js';
 import { VisionpipeError } from '../errors.js';
 import { formatSummary } from './format-summary.js';
@@ -45,23 +45,19 @@ function exitCodeOf(signal: StopSignal): number {
 
 /**
  * Handles stop signals for the duration of a run. The first one calls `onFirst` (a clean stop), or, when that
- * returns false (nothing to finish yet), quits at once; any further signal quits at once: children killed, exit
- * code of the first signal. Node's default for these signals would kill visionpipe without running its 'exit'
+ * returns false (nothing to finish yet), quits at once; any further signal quits at once: children killed, the
+ * process ended by the first signal (a shell reports 128 + n; see quitAtOnce). Node's default for these signals would kill visionpipe without running its 'exit'
  * handlers, leaving outputs unfinished and children orphaned.
  */
 function handleStopSignals(onFirst: (signal: StopSignal) => boolean): { readonly received: StopSignal | null; dispose(): void } {
   let received: StopSignal | null = null;
-  const quitNow = (code: number): never => {
-    killAllChildren();
-    return process.exit(code);
-  };
   const onSignal = (signal: StopSignal): void => {
     if (received !== null) {
       process.stderr.write(`visionpipe: ${signal} again: quitting at once (outputs not yet finalised stay as .partial)\n`);
-      return quitNow(exitCodeOf(received));
+      return quitAtOnce(received);
     }
     received = signal;
-    if (!onFirst(signal)) quitNow(exitCodeOf(signal));
+    if (!onFirst(signal)) quitAtOnce(signal);
   };
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   return {

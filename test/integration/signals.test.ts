@@ -42,10 +42,10 @@ afterEach(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function outputsOf(name: string): { video: string; events: string; args: string[] } {
+function outputsOf(name: string, model = MODEL): { video: string; events: string; args: string[] } {
   const video = join(dir, `${name}.mp4`);
   const events = join(dir, `${name}.jsonl`);
-  return { video, events, args: ['run', clip, '-o', video, '-e', events, '--quiet', '-m', MODEL] };
+  return { video, events, args: ['run', clip, '-o', video, '-e', events, '--quiet', '-m', model] };
 }
 
 function predictionLines(events: string): number {
@@ -83,8 +83,11 @@ describe.skipIf(!HAS_SCRIPT)(`visionpipe run in a real terminal, Ctrl-C (${MODEL
     await expectGracefulStop(cli, await cli.exited, 130, 'SIGINT', video, events);
   });
 
-  it('a second Ctrl-C quits at once, even while ffmpeg hangs, and leaves no ffmpeg behind', { timeout: RUN_TIMEOUT_MS }, async () => {
-    const { video, events, args } = outputsOf('ctrl-c-twice');
+  it('a second Ctrl-C quits at once, even while ffmpeg hangs and inference is running, and leaves no ffmpeg behind', { timeout: RUN_TIMEOUT_MS }, async () => {
+    // The default detector (~60 ms a frame) keeps the inference worker inside onnxruntime's native run almost all
+    // the time, so the second Ctrl-C lands there: ending the process by process.exit then aborted it (exit 134,
+    // `terminate called after throwing an instance of 'Napi::Error'`) every time; with the tiny model only rarely.
+    const { video, events, args } = outputsOf('ctrl-c-twice', 'centernet');
     const cli = runCliInPty(args);
     await waitUntil(() => lineCount(`${events}.partial`) >= 5, cli, 'the events file had 5 lines');
     // A frozen encoder: the graceful stop cannot finish, so only the second Ctrl-C can end the run.
