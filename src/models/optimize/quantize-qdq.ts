@@ -2,16 +2,41 @@ import { DataType, OnnxGraph, type OnnxNode } from '../onnx/onnx-graph.js';
 import { integerWeightTypeForThisCpu, type IntegerWeightType } from '../tflite/tflite-to-onnx.js';
 import { calibratedRange, collectRanges, type CalibrationMethod, type TensorRange } from './calibrate.js';
 
-/** Ops that run as integer kernels once wrapped in Q/DQ (onnxruntime's QDQ fusions). */
-const COMPUTE = new Set(['Conv', 'Gemm', 'Add', 'AveragePool', 'GlobalAveragePool']);
+/** Ops that run as integer kernels once wrapped in Q/DQ (onnxruntime's QDQ fusions), whatever feeds them. */
+const COMPUTE = new Set(['Conv', 'Gemm', 'AveragePool', 'GlobalAveragePool']);
+/**
+ * Elementwise ops with integer kernels (QLinearAdd, QLinearMul) — quantized only inside the quantized span: each
+ * input already quantized or a scalar constant. Elsewhere (a detector's box decoding: coordinates, indices) they
+ * stay float, so their values are never rounded to 256 levels.
+ */
+const ELEMENTWISE = new Set(['Add', 'Mul']);
 /** Ops that only move or select values: they keep their input's scale so onnxruntime drops their Q/DQ pair. */
 const MOVE = new Set(['Transpose', 'Flatten', 'Reshape', 'MaxPool']);
 /** Symmetric int8 weights. (7-bit weights, onnxruntime's "reduce_range" for CPUs without VNNI, lost agreement here.) */
 const QMAX = 127;
 
-/** The nodes quantization can turn into integer kernels, in graph order (what `keepFloat` indexes). */
+/**
+ * The nodes quantization turns into integer kernels, in graph order (what `keepFloat` indexes): every Conv, Gemm
+ * and pooling, and the Adds and Muls inside the quantized span. Multiplications by a positive constant are not
+ * among them: they cost no node at all (see planQuantization).
+ */
 export function computeNodes(g: OnnxGraph): OnnxNode[] {
-  return g.nodes.filter((n) => COMPUTE.has(n.op));
+  return planQuantization(prepareForQuantization(g), new Set()).nodes;
+}
+
+/**
+ * How a quantized tensor gets its parameters: calibrated over its own range; the same as another tensor (ops that
+ * only move values); or another tensor's times a positive constant — a Mul by that constant costs nothing then:
+ * its consumers read the other tensor's integers through a DequantizeLinear whose scale carries the factor (e.g.
+ * hard-swish's x / 6).
+ */
+type Source = { kind: 'range'; of: string } | { kind: 'same'; as: string } | { kind: 'scaled'; of: string; factor: number };
+
+interface QuantizationPlan {
+  /** Quantized tensors, in graph order. */
+  tensors: Map<string, Source>;
+  /** Compute and elementwise nodes quantized. */
+  nodes: OnnxNode[];
 }
 
 export interface QuantizeOptions {
@@ -37,36 +62,129 @@ export interface QuantizeOptions {
 
 /** Calibrates every tensor the full-int8 arrangement would quantize (reusable for mixed variants). */
 export async function calibrateAll(fp32: OnnxGraph, calibration: Float32Array[], dims: number[]): Promise<Map<string, TensorRange>> {
-  return collectRanges(fp32, calibration, dims, rangeTensors(fp32, planQuantization(fp32, new Set())));
+  const g = prepareForQuantization(fp32);
+  return collectRanges(g, calibration, dims, rangeTensors(planQuantization(g, new Set())));
 }
 
 /**
- * Which tensors get a Q/DQ pair, each mapped to the tensor whose range it uses: a compute node's activation
- * inputs and its output (after a Relu that follows it alone, so the Relu stays inside the quantized span), and
- * data-movement ops borrowing their input's range.
+ * Which tensors get a Q/DQ pair, and how each gets its parameters: the activation inputs and the output of each
+ * quantized node (after a Relu or Clip that follows it alone, so the activation stays inside the quantized span
+ * and onnxruntime folds it into the output's saturation), data-movement ops sharing their input's, and Muls by a
+ * positive constant folded into a scale. `floatNodes` (from a first plan's nodes) stay float.
  */
-function planQuantization(g: OnnxGraph, floatNodes: ReadonlySet<OnnxNode>): Map<string, string> {
+function planQuantization(g: OnnxGraph, floatNodes: ReadonlySet<OnnxNode>): QuantizationPlan {
   const inputName = g.inputs[0]!.name;
-  const quantized = new Map<string, string>();
+  const graphOutputs = new Set(g.outputs.map((o) => o.name));
+  const tensors = new Map<string, Source>();
+  const nodes: OnnxNode[] = [];
+  const quantizedOrInput = (t: string) => tensors.has(t) || t === inputName;
   for (const node of g.nodes) {
-    if (COMPUTE.has(node.op) && !floatNodes.has(node)) {
-      for (const input of activationInputs(g, node)) if (!quantized.has(input)) quantized.set(input, input);
-      const out = fusedReluOutput(g, node.outputs[0]!);
-      quantized.set(out, out);
+    const out = node.outputs[0]!;
+    const scaled = positiveScaleOf(g, node);
+    if (scaled !== undefined && tensors.has(scaled.input) && !graphOutputs.has(out)) {
+      tensors.set(out, { kind: 'scaled', of: scaled.input, factor: scaled.factor });
+      continue;
+    }
+    const quantizable =
+      COMPUTE.has(node.op) ||
+      (ELEMENTWISE.has(node.op) && node.inputs.every((t) => scalarOf(g, t) !== undefined || quantizedOrInput(t)) && node.inputs.some((t) => !g.initializers.has(t)));
+    if (quantizable && !floatNodes.has(node)) {
+      nodes.push(node);
+      for (const input of activationInputs(g, node)) if (!tensors.has(input)) tensors.set(input, { kind: 'range', of: input });
+      const fused = fusedReluOutput(g, out);
+      tensors.set(fused, { kind: 'range', of: fused });
     } else if (MOVE.has(node.op)) {
       const src = node.inputs[0]!;
-      if (quantized.has(src) || src === inputName) {
-        if (!quantized.has(src)) quantized.set(src, src);
-        quantized.set(node.outputs[0]!, quantized.get(src)!);
+      if (quantizedOrInput(src)) {
+        if (!tensors.has(src)) tensors.set(src, { kind: 'range', of: src });
+        tensors.set(out, { kind: 'same', as: src });
       }
     }
   }
-  return quantized;
+  return { tensors, nodes };
 }
 
 /** The tensors to calibrate for a plan (the graph input's range comes from the calibration data itself). */
-function rangeTensors(g: OnnxGraph, plan: Map<string, string>): string[] {
-  return [...new Set(plan.values())].filter((t) => t !== g.inputs[0]!.name);
+function rangeTensors(plan: QuantizationPlan): string[] {
+  return [...plan.tensors.values()].flatMap((s) => (s.kind === 'range' ? [s.of] : []));
+}
+
+/** A scalar initializer's value (a one-element float tensor counts). */
+function scalarOf(g: OnnxGraph, t: string): number | undefined {
+  const init = g.initializers.get(t);
+  return init !== undefined && init.data.length === 1 && init.data instanceof Float32Array ? init.data[0] : undefined;
+}
+
+/** `Mul(x, k)`, `Mul(k, x)` or `Div(x, k)` with a positive, finite scalar k: x and the factor. */
+function positiveScaleOf(g: OnnxGraph, node: OnnxNode): { input: string; factor: number } | undefined {
+  if ((node.op !== 'Mul' && node.op !== 'Div') || node.inputs.length !== 2) return undefined;
+  const [a, b] = node.inputs as [string, string];
+  const kb = g.initializers.has(a) ? undefined : scalarOf(g, b);
+  const ka = node.op === 'Mul' && !g.initializers.has(b) ? scalarOf(g, a) : undefined;
+  const [input, k] = kb !== undefined ? [a, kb] : ka !== undefined ? [b, ka] : [undefined, undefined];
+  if (input === undefined || k === undefined) return undefined;
+  const factor = node.op === 'Div' ? 1 / k : k;
+  return Number.isFinite(factor) && factor > 0 ? { input, factor } : undefined;
+}
+
+/**
+ * The graph quantization works on (a copy): a ReduceMean over the spatial axes of a 4-D tensor (squeeze-and-
+ * excitation's pooling, which TensorFlow writes as a mean) becomes GlobalAveragePool, which onnxruntime runs as
+ * an integer kernel; ReduceMean has none. A channels-last mean gets a Transpose on each side, which onnxruntime's
+ * transpose optimizer cancels against the model's own. The same numbers in float.
+ */
+export function prepareForQuantization(src: OnnxGraph): OnnxGraph {
+  const g = cloneGraph(src);
+  const ranks = new Map<string, number | undefined>();
+  for (const node of [...g.nodes]) {
+    if (node.op !== 'ReduceMean' || node.attrs?.['keepdims'] === 0 || rankOf(g, node.inputs[0]!, ranks) !== 4) continue;
+    const axesInit = node.inputs[1] === undefined ? undefined : g.initializers.get(node.inputs[1]);
+    const axesAttr = node.attrs?.['axes'] as number[] | undefined;
+    const axes = (axesAttr ?? (axesInit === undefined ? [] : Array.from(axesInit.data, Number)))
+      .map((a) => (a < 0 ? a + 4 : a))
+      .sort()
+      .join(',');
+    const at = g.nodes.indexOf(node);
+    const out = node.outputs[0]!;
+    if (axes === '2,3') {
+      g.nodes[at] = { op: 'GlobalAveragePool', inputs: [node.inputs[0]!], outputs: [out], name: node.name };
+    } else if (axes === '1,2') {
+      const nchw = g.fresh(`${out}_nchw_in`);
+      const pooled = g.fresh(`${out}_nchw`);
+      g.nodes.splice(
+        at,
+        1,
+        { op: 'Transpose', inputs: [node.inputs[0]!], outputs: [nchw], name: g.fresh('ToNchw'), attrs: { perm: [0, 3, 1, 2] } },
+        { op: 'GlobalAveragePool', inputs: [nchw], outputs: [pooled], name: node.name },
+        { op: 'Transpose', inputs: [pooled], outputs: [out], name: g.fresh('ToNhwc'), attrs: { perm: [0, 2, 3, 1] } },
+      );
+    }
+  }
+  return g;
+}
+
+/** Ops whose output has the rank of their first input. */
+const SAME_RANK = new Set(['Conv', 'Relu', 'Clip', 'Sigmoid', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Resize', 'Concat', 'BatchNormalization', 'QuantizeLinear', 'DequantizeLinear']);
+
+/** The rank of tensor `t` where the graph says it without running it (undefined where it does not). */
+function rankOf(g: OnnxGraph, t: string, memo: Map<string, number | undefined>): number | undefined {
+  if (memo.has(t)) return memo.get(t);
+  memo.set(t, undefined);
+  const input = g.inputs.find((i) => i.name === t);
+  const init = g.initializers.get(t);
+  const producer = g.nodes.find((n) => n.outputs[0] === t);
+  let rank: number | undefined;
+  if (input !== undefined) rank = input.dims.length;
+  else if (init !== undefined) rank = init.dims.length;
+  else if (producer === undefined) rank = undefined;
+  else if (producer.op === 'Transpose') rank = (producer.attrs?.['perm'] as number[] | undefined)?.length;
+  else if (SAME_RANK.has(producer.op) || (producer.op === 'ReduceMean' && producer.attrs?.['keepdims'] !== 0)) rank = rankOf(g, producer.inputs[0]!, memo);
+  else if (['Add', 'Mul', 'Sub', 'Div'].includes(producer.op)) {
+    const ranks = producer.inputs.map((i) => rankOf(g, i, memo));
+    rank = ranks.every((r) => r !== undefined) ? Math.max(...(ranks as number[])) : undefined;
+  }
+  memo.set(t, rank);
+  return rank;
 }
 
 /** `t`, or the output of the Relu (or Clip from 0) that is its only consumer. */
@@ -89,18 +207,23 @@ interface QParams {
  * left between Q/DQ pairs. Everything after the last quantizable op (e.g. Softmax) stays float.
  */
 export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Promise<OnnxGraph> {
-  const g = cloneGraph(fp32);
+  const g = prepareForQuantization(fp32);
   const inputName = g.inputs[0]!.name;
-  const compute = computeNodes(g);
+  const compute = planQuantization(g, new Set()).nodes;
   const floatNodes = new Set(compute.filter((n, i) => options.keepFloat?.(n, i, compute) === true));
-  const quantized = planQuantization(g, floatNodes);
-  const ranges = options.ranges ?? (await collectRanges(fp32, options.calibration, options.dims, rangeTensors(g, quantized)));
+  const plan = planQuantization(g, floatNodes);
+  const ranges = options.ranges ?? (await collectRanges(g, options.calibration, options.dims, rangeTensors(plan)));
   const inputRange = rangeOfInputs(options.calibration);
   const params = new Map<string, QParams>();
-  for (const [tensor, rangeOf] of quantized) {
-    const r = rangeOf === inputName ? inputRange : ranges.get(rangeOf);
+  for (const [tensor, source] of plan.tensors) {
+    if (source.kind !== 'range') {
+      const p = params.get(source.kind === 'same' ? source.as : source.of);
+      if (p !== undefined) params.set(tensor, source.kind === 'same' ? p : { scale: p.scale * source.factor, zeroPoint: p.zeroPoint });
+      continue;
+    }
+    const r = source.of === inputName ? inputRange : ranges.get(source.of);
     if (r === undefined) continue;
-    const [lo, hi] = rangeOf === inputName ? [Math.min(0, r.min), Math.max(0, r.max)] : calibratedRange(r as TensorRange, options.method);
+    const [lo, hi] = source.of === inputName ? [Math.min(0, r.min), Math.max(0, r.max)] : calibratedRange(r as TensorRange, options.method);
     params.set(tensor, uint8Params(lo, hi));
   }
 
@@ -109,7 +232,8 @@ export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Pr
     for (const node of g.nodes) {
       if ((node.op === 'Conv' || node.op === 'Gemm') && !floatNodes.has(node) && params.has(node.inputs[0]!)) roundWeights(g, node, bits);
     }
-    for (const [tensor, p] of params) simulateActivation(g, tensor, p, bits);
+    // A folded scale is exact in float: its Mul stays, and its input is already rounded.
+    for (const [tensor, p] of params) if (plan.tensors.get(tensor)?.kind !== 'scaled') simulateActivation(g, tensor, p, bits);
     g.pruneInitializers();
     return g;
   }
@@ -118,19 +242,53 @@ export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Pr
   for (const node of [...g.nodes]) {
     if ((node.op === 'Conv' || node.op === 'Gemm') && !floatNodes.has(node)) quantizeWeights(g, node, params.get(node.inputs[0]!)?.scale, weightType);
   }
-  // Then a Q → DQ pair on every quantized activation, rewiring its consumers (not the Q itself) to the DQ output.
+  // Scalar constants of quantized Adds and Muls (hard-swish's + 3): uint8 over [min(0, k), max(0, k)], so k itself
+  // is a level (0 or 255), exact.
+  for (const node of plan.nodes) {
+    if (ELEMENTWISE.has(node.op)) node.inputs = node.inputs.map((t) => (g.initializers.has(t) ? quantizedScalar(g, t, node) : t));
+  }
+  // Then a Q → DQ pair on every quantized activation, rewiring its consumers (not the Q itself) to the DQ output;
+  // a folded scale gets only a DQ of the integers it scales, and its Mul goes.
+  const integersOf = new Map<string, { q: string; zp: string }>();
   for (const [tensor, p] of params) {
+    const source = plan.tensors.get(tensor)!;
     const scale = g.constant(`${tensor}_scale`, [], Float32Array.of(p.scale));
-    const zp = g.constant(`${tensor}_zp`, [], Uint8Array.of(p.zeroPoint), DataType.UINT8);
-    const q = g.fresh(`${tensor}_q`);
-    const dq = g.fresh(`${tensor}_dq`);
     const users = g.consumers(tensor);
-    // Right after the producer (index 0 for the graph input, which has none).
-    const at = g.nodes.findIndex((n) => n.outputs.includes(tensor)) + 1;
-    g.nodes.splice(at, 0, { op: 'QuantizeLinear', inputs: [tensor, scale, zp], outputs: [q], name: g.fresh('Q') }, { op: 'DequantizeLinear', inputs: [q, scale, zp], outputs: [dq], name: g.fresh('DQ') });
+    const dq = g.fresh(`${tensor}_dq`);
+    if (source.kind === 'scaled') {
+      const integers = integersOf.get(source.of);
+      const mul = g.nodes.find((n) => n.outputs[0] === tensor);
+      if (integers === undefined || mul === undefined) continue;
+      g.nodes.splice(g.nodes.indexOf(mul), 1, { op: 'DequantizeLinear', inputs: [integers.q, scale, integers.zp], outputs: [dq], name: g.fresh('DQscaled') });
+      integersOf.set(tensor, integers);
+    } else {
+      const zp = g.constant(`${tensor}_zp`, [], Uint8Array.of(p.zeroPoint), DataType.UINT8);
+      const q = g.fresh(`${tensor}_q`);
+      // Right after the producer (index 0 for the graph input, which has none).
+      const at = g.nodes.findIndex((n) => n.outputs.includes(tensor)) + 1;
+      g.nodes.splice(at, 0, { op: 'QuantizeLinear', inputs: [tensor, scale, zp], outputs: [q], name: g.fresh('Q') }, { op: 'DequantizeLinear', inputs: [q, scale, zp], outputs: [dq], name: g.fresh('DQ') });
+      integersOf.set(tensor, { q, zp });
+    }
     for (const u of users) u.inputs = u.inputs.map((i) => (i === tensor ? dq : i));
   }
+  // A tensor read only by folded Muls keeps its Q (their DQs read it) but not its own DQ.
+  const graphOutputs = new Set(g.outputs.map((o) => o.name));
+  g.nodes = g.nodes.filter((n) => n.op !== 'DequantizeLinear' || graphOutputs.has(n.outputs[0]!) || g.consumers(n.outputs[0]!).length > 0);
+  g.pruneInitializers();
   return g;
+}
+
+/** A scalar constant `t` of `node` as uint8 + DequantizeLinear (inserted before `node`); its DQ output. */
+function quantizedScalar(g: OnnxGraph, t: string, node: OnnxNode): string {
+  const k = scalarOf(g, t)!;
+  const p = uint8Params(Math.min(0, k), Math.max(0, k));
+  const level = Math.min(255, Math.max(0, Math.round(k / p.scale) + p.zeroPoint));
+  const dq = g.fresh(`${t}_dq`);
+  const qk = g.constant(`${t}_uint8`, [], Uint8Array.of(level), DataType.UINT8);
+  const sk = g.constant(`${t}_scale`, [], Float32Array.of(p.scale));
+  const zk = g.constant(`${t}_zp`, [], Uint8Array.of(p.zeroPoint), DataType.UINT8);
+  g.nodes.splice(g.nodes.indexOf(node), 0, { op: 'DequantizeLinear', inputs: [qk, sk, zk], outputs: [dq], name: g.fresh('DQk') });
+  return dq;
 }
 
 function activationInputs(g: OnnxGraph, node: OnnxNode): string[] {
