@@ -23,6 +23,7 @@ export type CalibrationMethod = 'minmax' | 'percentile' | 'mse';
  * tensor's range. The graph itself is not modified.
  */
 export async function collectRanges(graph: OnnxGraph, inputs: Float32Array[], dims: number[], tensors: string[]): Promise<Map<string, TensorRange>> {
+  if (tensors.length === 0) return new Map();
   const session = await ort.InferenceSession.create(graph.toBytes(graph.opset, tensors), { graphOptimizationLevel: 'disabled' });
   const ranges = new Map<string, TensorRange>();
   const samples = new Map<string, Float32Array[]>();

@@ -16,6 +16,7 @@ import { correctBias } from './bias-correction.js';
 import type { CalibrationMethod } from './calibrate.js';
 import { equalizeCrossLayer } from './equalize.js';
 import { calibrateAll, computeNodes, quantizeQdq, type QuantizeOptions } from './quantize-qdq.js';
+import { sensitivityGuidedMixed, type FloatLayer, type FrontierPoint } from './sensitivity.js';
 
 export interface OptimizeOptions {
   /** A Keras .h5, TF.js graph model.json or ONNX file, or a model descriptor (name in models/ or .yaml path). */
@@ -46,6 +47,8 @@ export interface VariantReport extends VariantScore {
   floatNodes?: number;
   /** int8 variants: how ranges were set and what was applied before quantizing. */
   method?: string;
+  /** Sensitivity-guided mixed precision: the tensors left in float, most error per MAC first. */
+  floatLayers?: FloatLayer[];
 }
 
 /** Agreement of the same quantization arrangement simulated at more bits: how many this model needs on this clip. */
@@ -70,6 +73,8 @@ export interface OptimizeReport {
   speedupVsFp32: number;
   /** Present when no int8 variant meets the budget. */
   precisionSweep?: PrecisionPoint[];
+  /** Sensitivity-guided mixed precision (when no int8 variant met the budget): float tensors → agreement. */
+  mixedFrontier?: { candidates: number; points: FrontierPoint[] };
 }
 
 /** Above this many compute nodes the one-node-at-a-time sensitivity search of the mixed variant takes too long. */
@@ -160,14 +165,22 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
     await measure('int8-bias-corrected', corrected.quantized, { method: `${method} + bias correction (${corrected.layers} Convs)` });
   }
   let precisionSweep: PrecisionPoint[] | undefined;
+  let mixedFrontier: OptimizeReport['mixedFrontier'];
   if (bestInt8.agreement < budget) {
     const computeCount = computeNodes(fp32).length;
-    if (computeCount <= MIXED_SEARCH_MAX_NODES) {
+    if (computeCount <= MIXED_SEARCH_MAX_NODES && subject.output !== 'boxes') {
       const mixed = await mixedPrecision(fp32, { calibration, dims, method, ranges }, computeCount, agreementOf, budget);
       if (mixed !== null) await measure('int8-mixed', mixed.graph, { floatNodes: mixed.floatNodes });
       else log.info({ computeNodes: computeCount }, 'keeping half of the layers in float still misses the budget; no int8-mixed variant');
     } else {
-      log.info({ computeNodes: computeCount }, 'too many layers for the mixed-precision search; no int8-mixed variant');
+      // Two calibration frames far apart: the ranking needs the error's shape, not its average over the clip.
+      const frames = [calibration[0]!, calibration[Math.floor(calibration.length / 2)]!];
+      const mixed = await sensitivityGuidedMixed(fp32, { calibration, dims, method, ranges }, agreementOf, budget, frames, log);
+      mixedFrontier = { candidates: mixed.candidates, points: mixed.frontier };
+      await measure('int8-mixed', mixed.graph, {
+        floatLayers: mixed.floatLayers,
+        method: `${method}; ${mixed.floatLayers.length} of ${mixed.candidates} tensors float, by error per MAC${mixed.metBudget ? '' : ' (misses the budget)'}`,
+      });
     }
     precisionSweep = [{ bits: 8, agreement: bestInt8.agreement }];
     for (const bits of [10, 12, 14, 16]) {
@@ -198,6 +211,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
     picked: picked.name,
     speedupVsFp32: fp32Ms / picked.meanMs,
     ...(precisionSweep === undefined ? {} : { precisionSweep }),
+    ...(mixedFrontier === undefined ? {} : { mixedFrontier }),
   };
   writeFileSync(join(options.outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(options.outDir, 'report.md'), formatReport(report));
@@ -364,6 +378,27 @@ export function formatReport(r: OptimizeReport): string {
             ? 'Boxes whose score sits near the threshold, and overlapping boxes, change first; a looser budget or fp16 weights are the options.'
             : 'Frames where fp32 itself barely prefers one answer flip first (see the confident-frames column); a looser budget or fp16 weights are the options.',
         ];
+  const mixed = r.variants.find((v) => v.floatLayers !== undefined);
+  const mixedSection =
+    mixed === undefined || r.mixedFrontier === undefined
+      ? []
+      : [
+          '',
+          '## Mixed precision: which tensors stay float, and why',
+          '',
+          `Each of ${r.mixedFrontier.candidates} quantized tensors was rounded alone (8 bits, simulated) on calibration frames; its error where the quantized span ends`,
+          `(squared error over variance) divided by the int8 work it enables (MACs of its producer and consumers) ranks it. The shortest prefix of that ranking meeting the budget was searched:`,
+          '',
+          '| tensors in float | agreement with fp32 |',
+          '|---|---|',
+          ...r.mixedFrontier.points.map((p) => `| ${p.floatTensors} | ${pct(p.agreement)} |`),
+          '',
+          `\`${mixed.name}\` keeps ${mixed.floatLayers!.length} in float${mixed.floatLayers!.length > 20 ? ' (the first 20 shown)' : ''}:`,
+          '',
+          '| tensor | produced by | error alone | float MMAC / frame |',
+          '|---|---|---|---|',
+          ...mixed.floatLayers!.slice(0, 20).map((l) => `| \`${l.tensor}\` | ${l.producer} | ${l.error.toExponential(2)} | ${l.mmacs.toFixed(1)} |`),
+        ];
   return [
     `# visionpipe optimize: ${basename(r.model)}`,
     '',
@@ -375,6 +410,7 @@ export function formatReport(r: OptimizeReport): string {
     `|${'---|'.repeat(header.split('|').length - 2)}`,
     ...rows,
     ...sweep,
+    ...mixedSection,
     '',
     '![speed vs agreement](chart.png)',
     '',

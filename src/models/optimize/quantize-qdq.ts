@@ -9,9 +9,18 @@ const COMPUTE = new Set(['Conv', 'Gemm', 'AveragePool', 'GlobalAveragePool']);
  * input already quantized or a scalar constant. Elsewhere (a detector's box decoding: coordinates, indices) they
  * stay float, so their values are never rounded to 256 levels.
  */
-const ELEMENTWISE = new Set(['Add', 'Mul']);
-/** Ops that only move or select values: they keep their input's scale so onnxruntime drops their Q/DQ pair. */
-const MOVE = new Set(['Transpose', 'Flatten', 'Reshape', 'MaxPool']);
+const ELEMENTWISE = new Set(['Add', 'Mul', 'Concat']);
+/**
+ * Ops that only move, select or interpolate values: they run on the integers themselves (onnxruntime has uint8
+ * kernels for each), keeping their input's scale — no Q/DQ of their own.
+ */
+const MOVE = new Set(['Transpose', 'Flatten', 'Reshape', 'MaxPool', 'Resize']);
+/**
+ * Lookup-table activations (QLinearSigmoid): quantized only as a gate, every consumer multiplying it with a
+ * quantized feature map (squeeze-and-excitation). A detector's score Sigmoid stays float: its exact values decide
+ * peaks and ties.
+ */
+const LOOKUP = new Set(['Sigmoid']);
 /** Symmetric int8 weights. (7-bit weights, onnxruntime's "reduce_range" for CPUs without VNNI, lost agreement here.) */
 const QMAX = 127;
 
@@ -46,6 +55,11 @@ export interface QuantizeOptions {
   method: CalibrationMethod;
   /** Compute nodes (see computeNodes) left in float: the most sensitive layers, e.g. the classifier head. */
   keepFloat?: (node: OnnxNode, index: number, computeNodes: OnnxNode[]) => boolean;
+  /**
+   * Activation tensors left unquantized (see quantizedTensors): their producer and consumers run in float. What the
+   * sensitivity-guided mixed precision search decides.
+   */
+  floatTensors?: ReadonlySet<string>;
   /** Ranges from an earlier calibration of the same fp32 graph (skips running it again). */
   ranges?: Map<string, TensorRange>;
   /**
@@ -72,7 +86,7 @@ export async function calibrateAll(fp32: OnnxGraph, calibration: Float32Array[],
  * and onnxruntime folds it into the output's saturation), data-movement ops sharing their input's, and Muls by a
  * positive constant folded into a scale. `floatNodes` (from a first plan's nodes) stay float.
  */
-function planQuantization(g: OnnxGraph, floatNodes: ReadonlySet<OnnxNode>): QuantizationPlan {
+function planQuantization(g: OnnxGraph, floatNodes: ReadonlySet<OnnxNode>, floatTensors: ReadonlySet<string> = new Set()): QuantizationPlan {
   const inputName = g.inputs[0]!.name;
   const graphOutputs = new Set(g.outputs.map((o) => o.name));
   const tensors = new Map<string, Source>();
@@ -81,27 +95,36 @@ function planQuantization(g: OnnxGraph, floatNodes: ReadonlySet<OnnxNode>): Quan
   for (const node of g.nodes) {
     const out = node.outputs[0]!;
     const scaled = positiveScaleOf(g, node);
-    if (scaled !== undefined && tensors.has(scaled.input) && !graphOutputs.has(out)) {
+    if (scaled !== undefined && tensors.has(scaled.input) && !graphOutputs.has(out) && !floatTensors.has(out)) {
       tensors.set(out, { kind: 'scaled', of: scaled.input, factor: scaled.factor });
       continue;
     }
+    const inSpan = (n: OnnxNode) => n.inputs.every((t) => t === '' || scalarOf(g, t) !== undefined || quantizedOrInput(t)) && n.inputs.some((t) => !g.initializers.has(t));
     const quantizable =
       COMPUTE.has(node.op) ||
-      (ELEMENTWISE.has(node.op) && node.inputs.every((t) => scalarOf(g, t) !== undefined || quantizedOrInput(t)) && node.inputs.some((t) => !g.initializers.has(t)));
-    if (quantizable && !floatNodes.has(node)) {
+      (ELEMENTWISE.has(node.op) && inSpan(node)) ||
+      (LOOKUP.has(node.op) && inSpan(node) && !graphOutputs.has(out) && isGateOnly(g, out, quantizedOrInput));
+    const touchesFloat = () => floatTensors.has(fusedReluOutput(g, out)) || activationInputs(g, node).some((t) => floatTensors.has(t));
+    if (quantizable && !floatNodes.has(node) && !touchesFloat()) {
       nodes.push(node);
       for (const input of activationInputs(g, node)) if (!tensors.has(input)) tensors.set(input, { kind: 'range', of: input });
       const fused = fusedReluOutput(g, out);
       tensors.set(fused, { kind: 'range', of: fused });
     } else if (MOVE.has(node.op)) {
       const src = node.inputs[0]!;
-      if (quantizedOrInput(src)) {
+      if (quantizedOrInput(src) && !floatTensors.has(out)) {
         if (!tensors.has(src)) tensors.set(src, { kind: 'range', of: src });
         tensors.set(out, { kind: 'same', as: src });
       }
     }
   }
   return { tensors, nodes };
+}
+
+/** Whether `t` is only ever a gate: every consumer multiplies it with a quantized feature map (squeeze-and-excitation). */
+function isGateOnly(g: OnnxGraph, t: string, quantized: (t: string) => boolean): boolean {
+  const users = g.consumers(t);
+  return users.length > 0 && users.every((c) => c.op === 'Mul' && c.inputs.length === 2 && c.inputs.some((i) => i !== t && !g.initializers.has(i) && quantized(i)));
 }
 
 /** The tensors to calibrate for a plan (the graph input's range comes from the calibration data itself). */
@@ -211,7 +234,7 @@ export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Pr
   const inputName = g.inputs[0]!.name;
   const compute = planQuantization(g, new Set()).nodes;
   const floatNodes = new Set(compute.filter((n, i) => options.keepFloat?.(n, i, compute) === true));
-  const plan = planQuantization(g, floatNodes);
+  const plan = planQuantization(g, floatNodes, options.floatTensors);
   const ranges = options.ranges ?? (await collectRanges(g, options.calibration, options.dims, rangeTensors(plan)));
   const inputRange = rangeOfInputs(options.calibration);
   const params = new Map<string, QParams>();
@@ -261,6 +284,15 @@ export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Pr
       if (integers === undefined || mul === undefined) continue;
       g.nodes.splice(g.nodes.indexOf(mul), 1, { op: 'DequantizeLinear', inputs: [integers.q, scale, integers.zp], outputs: [dq], name: g.fresh('DQscaled') });
       integersOf.set(tensor, integers);
+    } else if (source.kind === 'same' && integersOf.has(source.as) && g.nodes.some((n) => n.outputs[0] === tensor)) {
+      // The move runs on its input's integers; a DQ after it gives its consumers the values.
+      const integers = integersOf.get(source.as)!;
+      const move = g.nodes.find((n) => n.outputs[0] === tensor)!;
+      const q = g.fresh(`${tensor}_q`);
+      move.inputs = [integers.q, ...move.inputs.slice(1)];
+      move.outputs = [q, ...move.outputs.slice(1)];
+      g.nodes.splice(g.nodes.indexOf(move) + 1, 0, { op: 'DequantizeLinear', inputs: [q, scale, integers.zp], outputs: [dq], name: g.fresh('DQ') });
+      integersOf.set(tensor, { q, zp: integers.zp });
     } else {
       const zp = g.constant(`${tensor}_zp`, [], Uint8Array.of(p.zeroPoint), DataType.UINT8);
       const q = g.fresh(`${tensor}_q`);
@@ -278,6 +310,83 @@ export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Pr
   return g;
 }
 
+/**
+ * The activation tensors full int8 quantizes with a range of their own (the graph input excluded), in graph order:
+ * the candidates mixed precision may leave in float.
+ */
+export function quantizedTensors(fp32: OnnxGraph): string[] {
+  const g = prepareForQuantization(fp32);
+  return rangeTensors(planQuantization(g, new Set())).filter((t) => t !== g.inputs[0]!.name);
+}
+
+export interface MaskedSimulation {
+  /** The fp32 graph with every candidate tensor's 8-bit rounding simulated, each switched on by one mask element. */
+  graph: OnnxGraph;
+  /** Input [tensors.length]: 1 rounds that tensor, 0 leaves it exact. */
+  maskName: string;
+  tensors: string[];
+  /** Where the quantized span ends (tensors read by float ops, or graph outputs): where errors are measured. */
+  exits: string[];
+  /** Multiply-accumulates of the integer kernels each tensor's quantization enables (its producer and consumers). */
+  macs: Map<string, number>;
+}
+
+/**
+ * One graph for a layer-by-layer sensitivity analysis: each candidate tensor (see quantizedTensors) gets its
+ * calibrated 8-bit rounding simulated in float, blended in by its element of a mask input — so a single session
+ * answers "what does rounding only this tensor do at the exits" for every tensor. `dimsOf` gives tensor shapes
+ * (for the MAC counts).
+ */
+export async function maskedSimulation(fp32: OnnxGraph, options: QuantizeOptions, dimsOf: (t: string) => readonly number[] | undefined): Promise<MaskedSimulation> {
+  const g = prepareForQuantization(fp32);
+  const plan = planQuantization(g, new Set());
+  const inputName = g.inputs[0]!.name;
+  const tensors = rangeTensors(plan).filter((t) => t !== inputName);
+  const ranges = options.ranges ?? (await collectRanges(g, options.calibration, options.dims, tensors));
+  const planned = new Set(plan.nodes);
+  const inPlan = (n: OnnxNode) => planned.has(n) || plan.tensors.has(n.outputs[0]!);
+  const graphOutputs = new Set(g.outputs.map((o) => o.name));
+  const exits = [...plan.tensors.keys()].filter((t) => t !== inputName && (graphOutputs.has(t) || g.consumers(t).some((c) => !inPlan(c))));
+  const macs = new Map<string, number>();
+  const count = (dims: readonly number[] | undefined) => (dims ?? []).reduce((a, b) => a * b, 1);
+  const macsOf = (n: OnnxNode) => {
+    const w = n.op === 'Conv' || n.op === 'Gemm' ? g.initializers.get(n.inputs[1]!) : undefined;
+    return count(dimsOf(n.outputs[0]!)) * (w === undefined ? 1 : w.dims.slice(1).reduce((a, b) => a * b, 1));
+  };
+  for (const t of tensors) {
+    const producer = g.nodes.find((n) => n.outputs.includes(t));
+    // The tensor's raw producer when it is a fused Relu's output.
+    const producers = producer === undefined ? [] : [producer, ...g.nodes.filter((n) => planned.has(n) && producer.inputs.includes(n.outputs[0]!) && fusedReluOutput(g, n.outputs[0]!) === t)];
+    const nodes = [...producers, ...g.consumers(t)].filter((n) => planned.has(n));
+    macs.set(t, nodes.reduce((sum, n) => sum + macsOf(n), 0));
+  }
+  const maskName = g.fresh('quantization_mask');
+  g.inputs.push({ name: maskName, dims: [tensors.length] });
+  tensors.forEach((tensor, i) => {
+    const r = ranges.get(tensor);
+    if (r === undefined) return;
+    const [lo, hi] = calibratedRange(r, options.method);
+    const users = g.consumers(tensor);
+    const sim = simulateActivation(g, tensor, uint8Params(lo, hi), 8);
+    const m = g.fresh(`${tensor}_mask`);
+    const delta = g.fresh(`${tensor}_delta`);
+    const masked = g.fresh(`${tensor}_masked`);
+    const blended = g.fresh(`${tensor}_blended`);
+    const at = g.nodes.findIndex((n) => n.outputs.includes(sim)) + 1;
+    g.nodes.splice(
+      at,
+      0,
+      { op: 'Gather', inputs: [maskName, g.constant(`${tensor}_mask_index`, [], BigInt64Array.of(BigInt(i)), DataType.INT64)], outputs: [m], name: g.fresh('MaskOf') },
+      { op: 'Sub', inputs: [sim, tensor], outputs: [delta], name: g.fresh('RoundingError') },
+      { op: 'Mul', inputs: [delta, m], outputs: [masked], name: g.fresh('Masked') },
+      { op: 'Add', inputs: [tensor, masked], outputs: [blended], name: g.fresh('Blend') },
+    );
+    // simulateActivation rewired them to the rounded tensor; they read the blend instead.
+    for (const u of users) u.inputs = u.inputs.map((x) => (x === sim ? blended : x));
+  });
+  return { graph: g, maskName, tensors, exits, macs };
+}
+
 /** A scalar constant `t` of `node` as uint8 + DequantizeLinear (inserted before `node`); its DQ output. */
 function quantizedScalar(g: OnnxGraph, t: string, node: OnnxNode): string {
   const k = scalarOf(g, t)!;
@@ -293,7 +402,7 @@ function quantizedScalar(g: OnnxGraph, t: string, node: OnnxNode): string {
 
 function activationInputs(g: OnnxGraph, node: OnnxNode): string[] {
   const count = node.op === 'Conv' || node.op === 'Gemm' ? 1 : node.inputs.length;
-  return node.inputs.slice(0, count).filter((t) => !g.initializers.has(t));
+  return node.inputs.slice(0, count).filter((t) => t !== '' && !g.initializers.has(t));
 }
 
 function isClip0(g: OnnxGraph, node: OnnxNode): boolean {
@@ -331,8 +440,11 @@ function symmetricPerChannel(data: Float32Array, dims: number[], gemm: boolean, 
   return { channels, scales, levels, channelOf };
 }
 
-/** x → (clip(round(x / s) + z, 0, 2^bits − 1) − z) · s in float ops, over the 8-bit range `p` covers. */
-function simulateActivation(g: OnnxGraph, tensor: string, p: QParams, bits: number): void {
+/**
+ * x → (clip(round(x / s) + z, 0, 2^bits − 1) − z) · s in float ops, over the 8-bit range `p` covers, inserted after
+ * x's producer; x's consumers are rewired to it. Returns the rounded tensor.
+ */
+function simulateActivation(g: OnnxGraph, tensor: string, p: QParams, bits: number): string {
   const lo = -p.zeroPoint * p.scale;
   const levels = 2 ** bits - 1;
   const scale = (255 * p.scale) / levels;
@@ -354,6 +466,7 @@ function simulateActivation(g: OnnxGraph, tensor: string, p: QParams, bits: numb
   ];
   g.nodes.splice(g.nodes.findIndex((n) => n.outputs.includes(tensor)) + 1, 0, ...chain);
   for (const u of users) u.inputs = u.inputs.map((i) => (i === tensor ? out : i));
+  return out;
 }
 
 /** Conv weight [O, I, kh, kw] (axis 0) or Gemm B [in, out] (axis 1) → int8 levels per output channel (stored as int8 or uint8 + 128); bias → int32. */

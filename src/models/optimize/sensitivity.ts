@@ -1,0 +1,136 @@
+import * as ort from 'onnxruntime-node';
+import type { Logger } from '../../log.js';
+import { silentLogger } from '../../log.js';
+import type { OnnxGraph } from '../onnx/onnx-graph.js';
+import { probeGraph } from '../onnx/probe-graph.js';
+import { calibrateAll, maskedSimulation, prepareForQuantization, quantizeQdq, type QuantizeOptions } from './quantize-qdq.js';
+
+/** A tensor left in float by the mixed-precision search, and why. */
+export interface FloatLayer {
+  tensor: string;
+  /** The op that produces it (after the importer: e.g. Conv, Add, Mul). */
+  producer: string;
+  /** Error at the quantized span's exits when only this tensor is rounded to 8 bits (squared error / variance). */
+  error: number;
+  /** Millions of multiply-accumulates per frame that run in float instead of int8 because of it. */
+  mmacs: number;
+}
+
+export interface FrontierPoint {
+  floatTensors: number;
+  agreement: number;
+}
+
+export interface MixedSearch {
+  /** The variant with the fewest float tensors that met the budget; else the one with the most tried (below it). */
+  graph: OnnxGraph;
+  floatLayers: FloatLayer[];
+  agreement: number;
+  metBudget: boolean;
+  /** Every point evaluated: float tensors kept → agreement with fp32. */
+  frontier: FrontierPoint[];
+  /** Candidate tensors, and how many the search may leave in float at most. */
+  candidates: number;
+}
+
+/**
+ * Sensitivity-guided mixed precision for networks too large for a one-layer-at-a-time search (and for detectors,
+ * where box F1 per evaluation is costly):
+ * 1. Sensitivity: one masked-simulation session (see maskedSimulation) rounds one candidate tensor at a time to
+ *    8 bits on a few calibration frames; its error is measured where the quantized span ends (a detector's heads),
+ *    relative to each exit's variance.
+ * 2. Cost: the multiply-accumulates that would run in float if that tensor stayed float (its producer and consumers).
+ * 3. Tensors are ranked by error per MAC, and the shortest prefix of that ranking that meets the budget is found by
+ *    bisection over real agreement evaluations (at most half of the tensors float).
+ */
+export async function sensitivityGuidedMixed(
+  fp32: OnnxGraph,
+  base: Omit<QuantizeOptions, 'floatTensors' | 'keepFloat'>,
+  agreementOf: (g: OnnxGraph) => Promise<number>,
+  budget: number,
+  sensitivityFrames: Float32Array[],
+  logger: Logger = silentLogger,
+): Promise<MixedSearch> {
+  // Calibrated once: every variant of the search uses the same ranges.
+  base = { ...base, ranges: base.ranges ?? (await calibrateAll(fp32, base.calibration, base.dims)) };
+  const probe = await probeGraph(prepareForQuantization(fp32), sensitivityFrames[0]!);
+  const sim = await maskedSimulation(fp32, base, (t) => probe.get(t)?.dims);
+  const errors = await layerErrors(sim.graph, sim.maskName, sim.tensors, sim.exits, sensitivityFrames, base.dims);
+  const producerOf = (t: string) => sim.graph.nodes.find((n) => n.outputs.includes(t))?.op ?? '?';
+  const ranked: FloatLayer[] = sim.tensors
+    .map((tensor, i) => ({ tensor, producer: producerOf(tensor), error: errors[i]!, mmacs: (sim.macs.get(tensor) ?? 0) / 1e6 }))
+    .sort((a, b) => b.error / Math.max(b.mmacs, 1e-3) - a.error / Math.max(a.mmacs, 1e-3));
+  logger.info({ candidates: ranked.length, mostSensitive: ranked.slice(0, 5).map((l) => `${l.tensor} (${l.producer})`) }, 'int8 sensitivity per tensor measured');
+
+  const frontier: FrontierPoint[] = [];
+  const built = new Map<number, { graph: OnnxGraph; agreement: number }>();
+  const evaluate = async (k: number) => {
+    const graph = await quantizeQdq(fp32, { ...base, floatTensors: new Set(ranked.slice(0, k).map((l) => l.tensor)) });
+    const agreement = await agreementOf(graph);
+    frontier.push({ floatTensors: k, agreement });
+    built.set(k, { graph, agreement });
+    logger.info({ floatTensors: k, agreement }, 'mixed precision evaluated');
+    return agreement;
+  };
+  const most = Math.ceil(ranked.length / 2);
+  let chosen = most;
+  if ((await evaluate(most)) >= budget) {
+    // Bisection: the fewest float tensors (among prefixes of the ranking) that still meet the budget.
+    let lo = 0;
+    let hi = most;
+    while (hi - lo > 1 && frontier.length < 10) {
+      const mid = Math.floor((lo + hi) / 2);
+      if ((await evaluate(mid)) >= budget) hi = mid;
+      else lo = mid;
+    }
+    chosen = hi;
+  } else {
+    // Below the budget even with half the tensors float: a quarter, for the frontier.
+    await evaluate(Math.ceil(most / 2));
+  }
+  const best = built.get(chosen)!;
+  return {
+    graph: best.graph,
+    floatLayers: ranked.slice(0, chosen),
+    agreement: best.agreement,
+    metBudget: best.agreement >= budget,
+    frontier: frontier.sort((a, b) => a.floatTensors - b.floatTensors),
+    candidates: ranked.length,
+  };
+}
+
+/**
+ * For each candidate tensor, the error at the exits when only it is rounded: Σ over exits of ‖y − y_fp32‖² / ‖y_fp32 −
+ * mean‖², averaged over frames. One session, one run per tensor and frame.
+ */
+async function layerErrors(graph: OnnxGraph, maskName: string, tensors: string[], exits: string[], frames: Float32Array[], dims: number[]): Promise<Float64Array> {
+  const session = await ort.InferenceSession.create(graph.toBytes(graph.opset, exits), { graphOptimizationLevel: 'all' });
+  const errors = new Float64Array(tensors.length);
+  try {
+    const inputName = graph.inputs[0]!.name;
+    for (const frame of frames) {
+      const run = async (mask: Float32Array) => session.run({ [inputName]: new ort.Tensor('float32', frame, dims), [maskName]: new ort.Tensor('float32', mask, [mask.length]) }, exits);
+      const reference = await run(new Float32Array(tensors.length));
+      const variance = exits.map((e) => {
+        const y = reference[e]!.data as Float32Array;
+        const mean = y.reduce((a, b) => a + b, 0) / y.length;
+        return Math.max(y.reduce((a, v) => a + (v - mean) ** 2, 0), 1e-12);
+      });
+      for (let i = 0; i < tensors.length; i++) {
+        const mask = new Float32Array(tensors.length);
+        mask[i] = 1;
+        const out = await run(mask);
+        exits.forEach((e, j) => {
+          const y = out[e]!.data as Float32Array;
+          const r = reference[e]!.data as Float32Array;
+          let se = 0;
+          for (let k = 0; k < y.length; k++) se += (y[k]! - r[k]!) ** 2;
+          errors[i]! += se / variance[j]! / frames.length;
+        });
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  return errors;
+}

@@ -1,0 +1,78 @@
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../../src/models/keras/synthetic-resnet.js';
+import { OnnxGraph } from '../../../src/models/onnx/onnx-graph.js';
+import { quantizedTensors, quantizeQdq } from '../../../src/models/optimize/quantize-qdq.js';
+import { sensitivityGuidedMixed } from '../../../src/models/optimize/sensitivity.js';
+
+const DIMS = [1, 4, 8, 8];
+const SIZE = 4 * 8 * 8;
+
+/**
+ * Three Convs; the first one's output has one channel with a huge offset that the next Conv ignores. One uint8
+ * range per tensor then spends its 256 levels on that channel, and the other three — the ones that matter — are
+ * rounded to almost nothing: that tensor, and only it, has to stay float.
+ */
+function network(): { g: OnnxGraph; wide: string } {
+  const rand = seededRandom(11);
+  const g = new OnnxGraph('wide');
+  g.inputs = [{ name: 'x', dims: DIMS }];
+  const w = (dims: number[], f: (i: number) => number = () => rand() - 0.5) => g.constant('w', dims, Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => f(i)));
+  const wide = g.add('Conv', ['x', w([4, 4, 1, 1]), g.constant('b', [4], Float32Array.of(0, 0, 0, 1000))], { kernel_shape: [1, 1] });
+  // The next Conv reads only channels 0–2 (input channel 3's weights are 0).
+  const mid = g.add('Conv', [wide, w([4, 4, 3, 3], (i) => (Math.floor(i / 9) % 4 === 3 ? 0 : rand() - 0.5)), g.constant('b', [4], new Float32Array(4))], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });
+  const out = g.add('Conv', [mid, w([2, 4, 1, 1]), g.constant('b', [2], new Float32Array(2))], { kernel_shape: [1, 1] });
+  g.outputs = [{ name: out, dims: [1, 2, 8, 8] }];
+  return { g, wide };
+}
+
+async function outputs(g: OnnxGraph, frames: Float32Array[]): Promise<Float32Array[]> {
+  const session = await ort.InferenceSession.create(g.toBytes());
+  try {
+    const out: Float32Array[] = [];
+    for (const x of frames) out.push((await session.run({ x: new ort.Tensor('float32', x, DIMS) }))[g.outputs[0]!.name]!.data as Float32Array);
+    return out;
+  } finally {
+    await session.release();
+  }
+}
+
+describe('sensitivity-guided mixed precision', () => {
+  const rand = seededRandom(3);
+  const frames = Array.from({ length: 8 }, () => Float32Array.from({ length: SIZE }, () => rand() * 2 - 1));
+  const calibration = frames.slice(0, 4);
+  const held = frames.slice(4);
+
+  it('finds the one tensor whose rounding ruins the output, keeps it float, and so meets a budget full int8 misses', async () => {
+    const { g, wide } = network();
+    const reference = await outputs(g, held);
+    // Agreement: 1 − squared error / variance of the fp32 output, on frames not used to calibrate.
+    const agreementOf = async (q: OnnxGraph) => {
+      const out = await outputs(q, held);
+      let se = 0;
+      let variance = 0;
+      out.forEach((o, f) => {
+        const r = reference[f]!;
+        const mean = r.reduce((a, b) => a + b, 0) / r.length;
+        o.forEach((v, i) => ((se += (v - r[i]!) ** 2), (variance += (r[i]! - mean) ** 2)));
+      });
+      return 1 - se / variance;
+    };
+    const base = { calibration, dims: DIMS, method: 'minmax' as const, weightType: 'int8' as const };
+    const budget = 0.99;
+    const full = await agreementOf(await quantizeQdq(g, base));
+    expect(full).toBeLessThan(budget);
+    expect(quantizedTensors(g)).toContain(wide);
+
+    const mixed = await sensitivityGuidedMixed(g, base, agreementOf, budget, calibration.slice(0, 2));
+    expect(mixed.floatLayers.map((l) => l.tensor)).toEqual([wide]);
+    expect(mixed.floatLayers[0]!.producer).toBe('Conv');
+    expect(mixed.metBudget).toBe(true);
+    expect(mixed.agreement).toBeGreaterThanOrEqual(budget);
+    expect(await agreementOf(mixed.graph)).toBe(mixed.agreement);
+    // Float: no QuantizeLinear reads it; the other tensors are still quantized.
+    expect(mixed.graph.nodes.filter((n) => n.op === 'QuantizeLinear' && n.inputs[0] === wide)).toHaveLength(0);
+    expect(mixed.graph.nodes.filter((n) => n.op === 'QuantizeLinear').length).toBeGreaterThan(0);
+    expect(mixed.frontier.map((p) => p.floatTensors)).toContain(1);
+  });
+});
