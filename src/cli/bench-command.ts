@@ -6,6 +6,7 @@ import { benchCluster, formatClusterBench } from '../bench/cluster-bench.js';
 import { benchDelivery, formatDeliveryBench } from '../bench/delivery-bench.js';
 import { benchFilePipeline, formatBench, inferenceAloneMs, type BenchCase } from '../bench/file-pipeline-bench.js';
 import { benchInt8Resnet50, formatInt8Bench } from '../bench/int8-bench.js';
+import { benchInt8Detector, formatInt8DetectorBench } from '../bench/int8-detector-bench.js';
 import { benchLiveOverload, formatLiveJustInTime, formatLiveOverload } from '../bench/live-overload-bench.js';
 import { benchLivePage, formatLivePageBench } from '../bench/live-page-bench.js';
 import { benchMultiCamera, formatMultiCamera } from '../bench/multi-camera-bench.js';
@@ -78,6 +79,11 @@ export async function benchCommand(flags: { clip?: string; maxFrames?: number; o
     if (flags.only === undefined || flags.only === 'int8') {
       process.stderr.write('bench: int8 vs fp32 …\n');
       process.stdout.write(`${formatInt8Bench(await benchInt8Resnet50())}\n`);
+    }
+    if (flags.only === undefined || flags.only === 'int8-detector') {
+      await optionalCase('int8 detector', 'default detector fp32 vs int8 in the pipeline', async (write) =>
+        write(formatInt8DetectorBench(await benchInt8Detector(clip, flags.maxFrames ?? 150))),
+      );
     }
     if (flags.only === undefined || flags.only === 'live') {
       await optionalCase('live overload', 'live overload', async (write) =>

@@ -102,7 +102,7 @@ program
   .description('measure the sequential loop against the overlapped pipeline, side by side (npm run bench)')
   .option('--clip <file>', 'video to run (default: ../shared/samples/vtest.avi, else samples/vtest.avi)')
   .option('--max-frames <n>', 'only the first n frames', positiveInt)
-  .option('--only <case>', 'only one case: mlperf-tiny-resnet, centernet, int8, tracking, clips, page, delivery, live, faults or cluster')
+  .option('--only <case>', 'only one case: mlperf-tiny-resnet, centernet, int8, int8-detector, tracking, clips, page, delivery, live, batch, faults or cluster')
   .option('--live-seconds <n>', 'duration of the live overload case (default 70)', positiveInt)
   .option('--fault-seconds <n>', 'fault phase of the camera-faults case (default 180; camera 1 alone before it for min(60, n/2))', positiveInt)
   .action(async (opts) => {

@@ -9,7 +9,7 @@ import { importModel } from '../convert-model.js';
 import { readOnnxGraph, type OnnxGraph } from '../onnx/onnx-graph.js';
 import { drawSpeedAgreementChart } from './chart.js';
 import { latencyOf, onnxVariant, runFrames, score, scoreDetections, timeAlternating, type AgreementMetric, type TimedVariant, type VariantScore } from './evaluate-variant.js';
-import { loadOptimizeSubject, type OptimizeSubject } from './optimize-subject.js';
+import { loadOptimizeSubject, writeVariantDescriptor, type OptimizeSubject } from './optimize-subject.js';
 import { fp16Weights } from './fp16-weights.js';
 import { openCvVariant, runFramesOpenCv, withNchwInput } from './opencv-dnn.js';
 import { correctBias } from './bias-correction.js';
@@ -120,6 +120,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
     const bytes = graph instanceof Uint8Array ? graph : graph.toBytes();
     const file = join(options.outDir, `${stem}.${name}.onnx`);
     writeFileSync(file, bytes);
+    writeVariantDescriptor(subject, name, file);
     const run = name === 'fp32' ? reference : await runFrames(bytes, evaluation, dims, 0);
     const v: VariantReport = { name, file, ...compare(run.outputs, run.ms, bytes.byteLength), ...extra };
     log.info({ variant: name, agreement: v.agreement }, 'variant scored');
@@ -291,7 +292,7 @@ async function mixedPrecision(
 }
 
 /** Calibration frames spread over the first half of the clip, evaluation frames over the second half. */
-async function sampleFrames(clip: string, spec: PreprocessSpec, calibrationCount: number, evalCount: number) {
+export async function sampleFrames(clip: string, spec: PreprocessSpec, calibrationCount: number, evalCount: number) {
   const { capture: cap, first } = await openVideoFile(clip);
   const total = Math.max(2, Math.round(cap.get(cv.CAP_PROP_FRAME_COUNT)));
   // Short gaps are read through (seeking decodes from the previous keyframe anyway); long ones are seeked.

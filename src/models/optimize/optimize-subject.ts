@@ -1,5 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { stringify } from 'yaml';
 import { VisionpipeError } from '../../errors.js';
 import { inputDims, preprocessSpecOf, type PreprocessSpec } from '../../preprocess/preprocess-frame.js';
 import { importModel } from '../convert-model.js';
@@ -18,6 +19,33 @@ export interface OptimizeSubject {
   task: 'classification' | 'detection';
   /** Classifier outputs are compared as probabilities; logits are softmaxed first. */
   output: 'probabilities' | 'logits' | 'boxes';
+  /** When the model was given as a descriptor: each variant gets one of its own, ready for `visionpipe run -m`. */
+  descriptor?: ModelDescriptor;
+}
+
+/**
+ * Writes `<variant>.yaml` next to an ONNX variant of a descriptor's model: the same preprocessing, task, decoder and
+ * labels, `format: onnx` and `path` the variant — so `visionpipe run clip -m out/opt/centernet.int8-mse.yaml` runs it.
+ * Returns the descriptor's path (undefined for a bare model file, which has no descriptor to copy).
+ */
+export function writeVariantDescriptor(subject: OptimizeSubject, variant: string, onnxFile: string): string | undefined {
+  const d = subject.descriptor;
+  if (d === undefined) return undefined;
+  const file = onnxFile.replace(/\.onnx$/i, '.yaml');
+  const fields = {
+    name: `${d.name}-${variant}`,
+    description: `${d.description === '' ? d.name : d.description}; the ${variant} variant written by visionpipe optimize`,
+    format: 'onnx',
+    path: basename(onnxFile),
+    engine: 'onnx',
+    task: d.task,
+    input: { ...d.input, name: subject.graph.inputs[0]!.name },
+    preprocess: d.preprocess,
+    output: { ...d.output, name: subject.graph.outputs[0]!.name },
+    labels: [...d.labels],
+  };
+  writeFileSync(file, `# Written by visionpipe optimize from ${basename(d.descriptorPath)}\n${stringify(fields)}`);
+  return file;
 }
 
 const MODEL_FILE = /\.(h5|hdf5|keras|json|onnx|tflite)$/i;
@@ -73,6 +101,7 @@ async function fromDescriptor(d: ModelDescriptor, preprocess: Partial<Preprocess
     dims: inputDims(spec),
     task: d.task,
     output: d.task === 'detection' ? 'boxes' : d.output.decoder === 'logits' ? 'logits' : 'probabilities',
+    descriptor: d,
   };
 }
 
