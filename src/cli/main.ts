@@ -86,6 +86,7 @@ program
   .description('import a model, write fp32 / fp16 / int8 ONNX variants calibrated on your clip, measure them on this machine and pick one')
   .argument('<model>', 'Keras .h5 (Keras 2.x or 3), TF.js graph model.json, float .tflite or .onnx classifier, or a model descriptor (name or .yaml; detectors too)')
   .requiredOption('--clip <video>', 'your own footage: calibration and evaluation frames')
+  .option('--eval-clip <video>', 'evaluate on this other clip (all of it) instead of the second half of --clip: does int8 calibrated on one scene hold on another?')
   .option('--compare <models...>', 'other exports of the same network to measure beside visionpipe’s variants (e.g. an int8 .tflite)')
   .option('--out <dir>', 'where variants and report go', 'out/optimize')
   .option('--budget <fraction>', 'minimum agreement with fp32: top-1 for classifiers, box F1 for detectors (default 0.99)', fraction)

@@ -5,12 +5,13 @@ import { reportError } from './report-error.js';
 /** `visionpipe optimize <model> --clip <video>`. */
 export async function optimizeCommand(
   model: string,
-  flags: { clip: string; out: string; compare?: string[]; budget?: number; calibrationFrames?: number; evalFrames?: number; minScore?: number; verbose?: boolean },
+  flags: { clip: string; evalClip?: string; out: string; compare?: string[]; budget?: number; calibrationFrames?: number; evalFrames?: number; minScore?: number; verbose?: boolean },
 ): Promise<number> {
   try {
     const report = await optimizeModel({
       model,
       clip: flags.clip,
+      evalClip: flags.evalClip,
       outDir: flags.out,
       ...(flags.compare === undefined ? {} : { compare: flags.compare }),
       ...(flags.budget === undefined ? {} : { budget: flags.budget }),

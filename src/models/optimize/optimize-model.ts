@@ -23,6 +23,11 @@ export interface OptimizeOptions {
   model: string;
   /** The user's own footage: calibration and evaluation frames come from it. */
   clip: string;
+  /**
+   * Evaluate on frames spread over this other clip (all of it) instead of the second half of `clip`: how well
+   * int8 calibrated on one scene holds on another.
+   */
+  evalClip?: string;
   outDir: string;
   /** Minimum agreement with fp32 (top-1 for classifiers, box F1 for detectors) for a variant to be picked (default 0.99). */
   budget?: number;
@@ -60,6 +65,8 @@ export interface PrecisionPoint {
 export interface OptimizeReport {
   model: string;
   clip: string;
+  /** Where the evaluation frames came from when not from the second half of `clip`. */
+  evalClip?: string;
   task: OptimizeSubject['task'];
   metric: AgreementMetric;
   budget: number;
@@ -97,7 +104,10 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
   const others = await importComparisons(options.compare ?? [], fp32);
   const calibrationCount = options.calibrationFrames ?? 64;
   const evalCount = options.evalFrames ?? 300;
-  const { calibration, evaluation } = await sampleFrames(options.clip, spec, calibrationCount, evalCount);
+  const { calibration, evaluation } =
+    options.evalClip === undefined
+      ? await sampleFrames(options.clip, spec, calibrationCount, evalCount)
+      : { calibration: (await spreadFrames(options.clip, spec, [[0, 0.5, calibrationCount]]))[0]!, evaluation: (await spreadFrames(options.evalClip, spec, [[0, 1, evalCount]]))[0]! };
   log.info({ model: stem, task: subject.task, calibration: calibration.length, evaluation: evaluation.length }, 'frames sampled from the clip');
   mkdirSync(options.outDir, { recursive: true });
   const variants: VariantReport[] = [];
@@ -202,6 +212,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
   const report: OptimizeReport = {
     model: options.model,
     clip: options.clip,
+    ...(options.evalClip === undefined ? {} : { evalClip: options.evalClip }),
     task: subject.task,
     metric: variants[0]!.metric,
     budget,
@@ -293,6 +304,18 @@ async function mixedPrecision(
 
 /** Calibration frames spread over the first half of the clip, evaluation frames over the second half. */
 export async function sampleFrames(clip: string, spec: PreprocessSpec, calibrationCount: number, evalCount: number) {
+  const [calibration, evaluation] = await spreadFrames(clip, spec, [
+    [0, 0.5, calibrationCount],
+    [0.5, 1, evalCount],
+  ]);
+  return { calibration: calibration!, evaluation: evaluation! };
+}
+
+/**
+ * For each [from, to, count] (fractions of the clip's length), `count` preprocessed frames spread evenly over that
+ * part of the clip. Each part must give at least one frame.
+ */
+async function spreadFrames(clip: string, spec: PreprocessSpec, parts: Array<[number, number, number]>): Promise<Float32Array[][]> {
   const { capture: cap, first } = await openVideoFile(clip);
   const total = Math.max(2, Math.round(cap.get(cv.CAP_PROP_FRAME_COUNT)));
   // Short gaps are read through (seeking decodes from the previous keyframe anyway); long ones are seeked.
@@ -330,13 +353,13 @@ export async function sampleFrames(clip: string, spec: PreprocessSpec, calibrati
     return out;
   };
   try {
-    const half = Math.floor(total / 2);
-    const calibration = await take(0, half, calibrationCount);
-    const evaluation = await take(half, total, evalCount);
-    if (calibration.length === 0 || evaluation.length === 0) {
-      throw new VisionpipeError('VP_SOURCE_UNREADABLE', 'The clip gave no frames to calibrate on', { value: clip });
+    const out: Float32Array[][] = [];
+    for (const [from, to, count] of parts) {
+      const frames = await take(Math.floor(from * total), Math.floor(to * total), count);
+      if (frames.length === 0) throw new VisionpipeError('VP_SOURCE_UNREADABLE', 'The clip gave no frames to calibrate or evaluate on', { value: clip });
+      out.push(frames);
     }
-    return { calibration, evaluation };
+    return out;
   } finally {
     pending?.release();
     cap.release();
@@ -403,7 +426,9 @@ export function formatReport(r: OptimizeReport): string {
   return [
     `# visionpipe optimize: ${basename(r.model)}`,
     '',
-    `Calibrated on ${r.calibrationFrames} frames and evaluated on ${r.evalFrames} other frames of \`${basename(r.clip)}\`, on this machine (onnxruntime CPU, batch 1).`,
+    r.evalClip === undefined
+      ? `Calibrated on ${r.calibrationFrames} frames and evaluated on ${r.evalFrames} other frames of \`${basename(r.clip)}\`, on this machine (onnxruntime CPU, batch 1).`
+      : `Calibrated on ${r.calibrationFrames} frames of \`${basename(r.clip)}\` and evaluated on ${r.evalFrames} frames of another clip, \`${basename(r.evalClip)}\`, on this machine (onnxruntime CPU, batch 1).`,
     `Latency: all variants timed side by side, in alternating rounds over the same frames (${r.latencyRunsPerVariant} runs each).`,
     `Accuracy budget: ${detector ? 'box F1 agreement' : 'top-1 agreement'} with fp32 ≥ ${(100 * r.budget).toFixed(1)} %. Picked: **${r.picked}** (${r.speedupVsFp32.toFixed(2)}x fp32's speed).`,
     '',

@@ -145,6 +145,13 @@ describe.skipIf(!HAS_SHARED)('visionpipe optimize beyond Keras (needs ../shared)
     // vtest.avi has pedestrians in every frame.
     expect(report.variants[0]!.boxes.reference).toBeGreaterThan(8);
     expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('| variant | box F1 vs fp32 (IoU ≥ 0.5) |');
+    // Each variant comes with a descriptor: `visionpipe run -m` takes it, and the int8 graph runs in the pipeline.
+    const events = join(out, 'int8-run.jsonl');
+    const run = runCli(['run', VTEST, '-m', join(out, 'centernet.int8-mse.yaml'), '--max-frames', '3', '-e', events, '--quiet']);
+    expect(run.stderr).not.toMatch(/visionpipe: error/);
+    expect(run.code).toBe(0);
+    const predictions = readFileSync(events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; task?: string });
+    expect(predictions.filter((p) => p.type === 'prediction' && p.task === 'detection')).toHaveLength(3);
   }, 400_000);
 
   it('takes an ONNX classifier file, and a bad ONNX file ends with one clear error', () => {
@@ -180,6 +187,7 @@ describe.skipIf(!HAS_SHARED)('visionpipe optimize on bad input: one clear error,
   const h5 = join(RESNET, 'pretrainedResnet.h5');
   it.each([
     { name: 'missing clip', args: [h5, '--clip', join(dir, 'nope.mp4')], code: 'VP_SOURCE_NOT_FOUND', mentions: 'nope.mp4' },
+    { name: 'missing --eval-clip', args: [h5, '--clip', VTEST, '--eval-clip', join(dir, 'gone.mp4')], code: 'VP_SOURCE_NOT_FOUND', mentions: 'gone.mp4' },
     { name: 'clip that is not a video', args: [h5, '--clip', join(SHARED, 'models/mlperf-tiny-resnet/labels.txt')], code: 'VP_SOURCE_UNREADABLE', mentions: 'labels.txt' },
     { name: 'missing model file', args: [join(dir, 'nope.h5'), '--clip', VTEST], code: 'VP_MODEL_NOT_FOUND', mentions: 'nope.h5' },
     { name: 'unknown descriptor', args: ['resnet9000', '--clip', VTEST], code: 'VP_MODEL_NOT_FOUND', mentions: 'resnet9000' },
