@@ -1,6 +1,8 @@
+import { readFileSync, rmSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { percentile } from '../../metrics/run-stats.js';
 import { iou } from '../../postprocess/detect.js';
+import { readOnnxGraph } from '../onnx/onnx-graph.js';
 
 /** What a variant is compared on: classifiers by top-1 class, detectors box by box. */
 export type AgreementMetric = 'top-1' | 'box-f1';
@@ -239,4 +241,30 @@ export async function timeAlternating(variants: TimedVariant[], frames: Float32A
     if (round + 1 >= minRounds && [...total.values()].every((t) => t >= targetMsPerVariant)) break;
   }
   return ms;
+}
+
+/** What onnxruntime actually runs of a quantized model, from its optimised graph. */
+export interface IntegerCoverage {
+  /** QLinear* / integer kernels (QLinearConv, QLinearAdd, QLinearMul, …). */
+  integerKernels: number;
+  /** QuantizeLinear / DequantizeLinear left: each is a float ↔ int8 conversion of a whole tensor at run time. */
+  quantize: number;
+  dequantize: number;
+}
+
+/**
+ * Opens `model` with every onnxruntime optimisation, has it write the optimised graph, and counts what is left:
+ * integer kernels and the Q / DQ conversions between them and float ops.
+ */
+export async function integerCoverage(model: Uint8Array, optimizedFile: string): Promise<IntegerCoverage> {
+  const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', executionProviders: ['cpu'], optimizedModelFilePath: optimizedFile });
+  await session.release();
+  const g = readOnnxGraph(readFileSync(optimizedFile), 'optimized');
+  rmSync(optimizedFile, { force: true });
+  const count = (f: (op: string) => boolean) => g.nodes.filter((n) => f(n.op)).length;
+  return {
+    integerKernels: count((op) => op.startsWith('QLinear') || op === 'ConvInteger' || op === 'MatMulInteger' || op === 'QGemm'),
+    quantize: count((op) => op === 'QuantizeLinear'),
+    dequantize: count((op) => op === 'DequantizeLinear'),
+  };
 }

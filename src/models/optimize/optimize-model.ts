@@ -8,7 +8,7 @@ import { inputByteLength, preprocessInto, type PreprocessSpec } from '../../prep
 import { importModel } from '../convert-model.js';
 import { readOnnxGraph, type OnnxGraph } from '../onnx/onnx-graph.js';
 import { drawSpeedAgreementChart } from './chart.js';
-import { latencyOf, onnxVariant, runFrames, score, scoreDetections, timeAlternating, type AgreementMetric, type TimedVariant, type VariantScore } from './evaluate-variant.js';
+import { integerCoverage, latencyOf, onnxVariant, runFrames, score, scoreDetections, timeAlternating, type AgreementMetric, type IntegerCoverage, type TimedVariant, type VariantScore } from './evaluate-variant.js';
 import { loadOptimizeSubject, writeVariantDescriptor, type OptimizeSubject } from './optimize-subject.js';
 import { fp16Weights } from './fp16-weights.js';
 import { openCvVariant, runFramesOpenCv, withNchwInput } from './opencv-dnn.js';
@@ -54,6 +54,8 @@ export interface VariantReport extends VariantScore {
   method?: string;
   /** Sensitivity-guided mixed precision: the tensors left in float, most error per MAC first. */
   floatLayers?: FloatLayer[];
+  /** Quantized variants: what onnxruntime runs after its fusions (integer kernels, Q / DQ left). */
+  coverage?: IntegerCoverage;
 }
 
 /** Agreement of the same quantization arrangement simulated at more bits: how many this model needs on this clip. */
@@ -133,6 +135,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
     writeVariantDescriptor(subject, name, file);
     const run = name === 'fp32' ? reference : await runFrames(bytes, evaluation, dims, 0);
     const v: VariantReport = { name, file, ...compare(run.outputs, run.ms, bytes.byteLength), ...extra };
+    if (name.startsWith('int8') || name.startsWith('file-') || name.startsWith('tflite-')) v.coverage = await integerCoverage(bytes, join(options.outDir, `${stem}.${name}.optimized.onnx`));
     log.info({ variant: name, agreement: v.agreement }, 'variant scored');
     variants.push(v);
     timed.push(onnxVariant(name, file, dims));
@@ -184,9 +187,12 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
       if (mixed !== null) await measure('int8-mixed', mixed.graph, { floatNodes: mixed.floatNodes });
       else log.info({ computeNodes: computeCount }, 'keeping half of the layers in float still misses the budget; no int8-mixed variant');
     } else {
-      // Two calibration frames far apart: the ranking needs the error's shape, not its average over the clip.
-      const frames = [calibration[0]!, calibration[Math.floor(calibration.length / 2)]!];
-      const mixed = await sensitivityGuidedMixed(fp32, { calibration, dims, method, ranges }, agreementOf, budget, frames, log);
+      // Three calibration frames far apart (each costs one run per tensor): enough to rank, not to average the clip.
+      const frames = [0, 1, 2].map((k) => calibration[Math.floor((k * calibration.length) / 3)]!);
+      const meanAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((sum, v, i) => sum + Math.abs(v - b[i]!), 0) / Math.max(1, a.length);
+      const frameError = (ref: Float32Array, out: Float32Array) =>
+        subject.output === 'boxes' ? 1 - scoreDetections([ref], [out], [0], 0, minScore).agreement : subject.output === 'logits' ? meanAbsDiff(softmax(ref), softmax(out)) : meanAbsDiff(ref, out);
+      const mixed = await sensitivityGuidedMixed(fp32, { calibration, dims, method, ranges }, agreementOf, budget, frames, frameError, log);
       mixedFrontier = { candidates: mixed.candidates, points: mixed.frontier };
       await measure('int8-mixed', mixed.graph, {
         floatLayers: mixed.floatLayers,
@@ -379,7 +385,8 @@ export function formatReport(r: OptimizeReport): string {
     const quality = detector
       ? [pct(v.agreement), pct(v.boxes?.sameWithinTolerance), (v.boxes?.meanIou ?? 0).toFixed(3), (v.boxes?.meanAbsScoreDiff ?? 0).toFixed(4)]
       : [pct(v.agreement), pct(v.top1AgreementConfident), (v.meanAbsProbDiff ?? 0).toExponential(2)];
-    const notes = [v.method, v.floatNodes === undefined ? undefined : `${v.floatNodes} float nodes`].filter((n) => n !== undefined).join('; ');
+    const coverage = v.coverage === undefined || v.coverage.integerKernels === 0 ? undefined : `onnxruntime runs ${v.coverage.integerKernels} integer kernels, ${v.coverage.quantize} Q / ${v.coverage.dequantize} DQ left`;
+    const notes = [v.method, v.floatNodes === undefined ? undefined : `${v.floatNodes} float nodes`, coverage].filter((n) => n !== undefined).join('; ');
     return `| ${[name, ...quality, v.meanMs.toFixed(2), v.p99Ms.toFixed(2), `${(fp32Ms / v.meanMs).toFixed(2)}x`, `${(v.sizeBytes / 1024).toFixed(0)} KiB`, notes].join(' | ')} |`;
   });
   const sweep =
@@ -410,8 +417,9 @@ export function formatReport(r: OptimizeReport): string {
           '',
           '## Mixed precision: which tensors stay float, and why',
           '',
-          `Each of ${r.mixedFrontier.candidates} quantized tensors was rounded alone (8 bits, simulated) on calibration frames; its error where the quantized span ends`,
-          `(squared error over variance) divided by the int8 work it enables (MACs of its producer and consumers) ranks it. The shortest prefix of that ranking meeting the budget was searched:`,
+          `Each of ${r.mixedFrontier.candidates} quantized tensors was rounded alone (8 bits, simulated) on three calibration frames. Its error — the disagreement with fp32 at the model's output`,
+          `(${detector ? '1 − box F1' : 'mean |Δp|'}), plus a thousandth of the squared error over variance where the quantized span ends, to order ties — divided by the int8 work it enables`,
+          '(MACs of its producer and consumers) ranks it. The shortest prefix of that ranking meeting the budget was searched by bisection:',
           '',
           '| tensors in float | agreement with fp32 |',
           '|---|---|',

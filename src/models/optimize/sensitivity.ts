@@ -3,14 +3,18 @@ import type { Logger } from '../../log.js';
 import { silentLogger } from '../../log.js';
 import type { OnnxGraph } from '../onnx/onnx-graph.js';
 import { probeGraph } from '../onnx/probe-graph.js';
-import { calibrateAll, maskedSimulation, prepareForQuantization, quantizeQdq, type QuantizeOptions } from './quantize-qdq.js';
+import { calibrateAll, maskedSimulation, prepareForQuantization, quantizeQdq, type MaskedSimulation, type QuantizeOptions } from './quantize-qdq.js';
 
 /** A tensor left in float by the mixed-precision search, and why. */
 export interface FloatLayer {
   tensor: string;
   /** The op that produces it (after the importer: e.g. Conv, Add, Mul). */
   producer: string;
-  /** Error at the quantized span's exits when only this tensor is rounded to 8 bits (squared error / variance). */
+  /**
+   * What rounding only this tensor to 8 bits costs on the sensitivity frames: the task's own disagreement with fp32
+   * at the model's output (1 − box F1, or mean |Δp|), plus a thousandth of the squared error over variance where the
+   * quantized span ends (which orders tensors the task metric cannot tell apart).
+   */
   error: number;
   /** Millions of multiply-accumulates per frame that run in float instead of int8 because of it. */
   mmacs: number;
@@ -49,13 +53,15 @@ export async function sensitivityGuidedMixed(
   agreementOf: (g: OnnxGraph) => Promise<number>,
   budget: number,
   sensitivityFrames: Float32Array[],
+  /** The task's disagreement of one frame's model output with fp32's (0 = the same answer). */
+  frameError: (fp32Output: Float32Array, output: Float32Array) => number,
   logger: Logger = silentLogger,
 ): Promise<MixedSearch> {
   // Calibrated once: every variant of the search uses the same ranges.
   base = { ...base, ranges: base.ranges ?? (await calibrateAll(fp32, base.calibration, base.dims)) };
   const probe = await probeGraph(prepareForQuantization(fp32), sensitivityFrames[0]!);
   const sim = await maskedSimulation(fp32, base, (t) => probe.get(t)?.dims);
-  const errors = await layerErrors(sim.graph, sim.maskName, sim.tensors, sim.exits, sensitivityFrames, base.dims);
+  const errors = await layerErrors(sim, sensitivityFrames, base.dims, frameError);
   const producerOf = (t: string) => sim.graph.nodes.find((n) => n.outputs.includes(t))?.op ?? '?';
   const ranked: FloatLayer[] = sim.tensors
     .map((tensor, i) => ({ tensor, producer: producerOf(tensor), error: errors[i]!, mmacs: (sim.macs.get(tensor) ?? 0) / 1e6 }))
@@ -100,16 +106,19 @@ export async function sensitivityGuidedMixed(
 }
 
 /**
- * For each candidate tensor, the error at the exits when only it is rounded: Σ over exits of ‖y − y_fp32‖² / ‖y_fp32 −
- * mean‖², averaged over frames. One session, one run per tensor and frame.
+ * For each candidate tensor, what rounding only it costs (see FloatLayer.error), averaged over frames. One
+ * session, one run per tensor and frame.
  */
-async function layerErrors(graph: OnnxGraph, maskName: string, tensors: string[], exits: string[], frames: Float32Array[], dims: number[]): Promise<Float64Array> {
+async function layerErrors(sim: MaskedSimulation, frames: Float32Array[], dims: number[], frameError: (fp32Output: Float32Array, output: Float32Array) => number): Promise<Float64Array> {
+  const { graph, maskName, tensors, exits } = sim;
+  const output = graph.outputs[0]!.name;
+  const fetches = [...new Set([output, ...exits])];
   const session = await ort.InferenceSession.create(graph.toBytes(graph.opset, exits), { graphOptimizationLevel: 'all' });
   const errors = new Float64Array(tensors.length);
   try {
     const inputName = graph.inputs[0]!.name;
     for (const frame of frames) {
-      const run = async (mask: Float32Array) => session.run({ [inputName]: new ort.Tensor('float32', frame, dims), [maskName]: new ort.Tensor('float32', mask, [mask.length]) }, exits);
+      const run = async (mask: Float32Array) => session.run({ [inputName]: new ort.Tensor('float32', frame, dims), [maskName]: new ort.Tensor('float32', mask, [mask.length]) }, fetches);
       const reference = await run(new Float32Array(tensors.length));
       const variance = exits.map((e) => {
         const y = reference[e]!.data as Float32Array;
@@ -120,13 +129,16 @@ async function layerErrors(graph: OnnxGraph, maskName: string, tensors: string[]
         const mask = new Float32Array(tensors.length);
         mask[i] = 1;
         const out = await run(mask);
+        let exitError = 0;
         exits.forEach((e, j) => {
           const y = out[e]!.data as Float32Array;
           const r = reference[e]!.data as Float32Array;
           let se = 0;
           for (let k = 0; k < y.length; k++) se += (y[k]! - r[k]!) ** 2;
-          errors[i]! += se / variance[j]! / frames.length;
+          exitError += se / variance[j]!;
         });
+        const task = frameError(reference[output]!.data as Float32Array, out[output]!.data as Float32Array);
+        errors[i]! += (task + 1e-3 * exitError) / frames.length;
       }
     }
   } finally {

@@ -64,7 +64,8 @@ describe('sensitivity-guided mixed precision', () => {
     expect(full).toBeLessThan(budget);
     expect(quantizedTensors(g)).toContain(wide);
 
-    const mixed = await sensitivityGuidedMixed(g, base, agreementOf, budget, calibration.slice(0, 2));
+    const meanAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((sum, v, i) => sum + Math.abs(v - b[i]!), 0) / a.length;
+    const mixed = await sensitivityGuidedMixed(g, base, agreementOf, budget, calibration.slice(0, 2), meanAbsDiff);
     expect(mixed.floatLayers.map((l) => l.tensor)).toEqual([wide]);
     expect(mixed.floatLayers[0]!.producer).toBe('Conv');
     expect(mixed.metBudget).toBe(true);
