@@ -18,14 +18,14 @@ export interface Int8DetectorBench {
 /**
  * The default detector (CenterNet) in fp32 against its int8 variant in the whole file pipeline (decode, preprocess,
  * infer, annotate, MP4 and events), on the same clip, in one process, alternating fp32 / int8 runs. The int8 variant
- * is what `visionpipe optimize centernet` writes as int8-mse: calibrated on 32 frames of the clip's first half, MSE
+ * is what `visionpipe optimize centernet` writes as int8-mse: calibrated on 64 frames of the clip's first half, MSE
  * ranges, full integer arrangement, run through the descriptor optimize writes next to it.
  */
 export async function benchInt8Detector(clip: string, maxFrames: number | null, rounds = 2): Promise<Int8DetectorBench> {
   const dir = mkdtempSync(join(tmpdir(), 'visionpipe-bench-int8-'));
   try {
     const subject = await loadOptimizeSubject('centernet');
-    const { calibration } = await sampleFrames(clip, subject.spec, 32, 1);
+    const { calibration } = await sampleFrames(clip, subject.spec, 64, 1);
     const ranges = await calibrateAll(subject.graph, calibration, subject.dims);
     const int8 = await quantizeQdq(subject.graph, { calibration, dims: subject.dims, method: 'mse', ranges });
     const file = join(dir, 'centernet.int8-mse.onnx');

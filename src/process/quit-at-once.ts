@@ -16,6 +16,8 @@ export function quitAtOnce(signal: NodeJS.Signals): never {
   // With no listener left, libuv restores the default action (terminate) before removeAllListeners returns.
   process.removeAllListeners(signal);
   process.kill(process.pid, signal);
-  // Not reached: the signal is delivered before kill() returns. Kept for a parent that made it ignored.
+  // Reached only as PID 1 of a PID namespace (a container started without --init): the kernel does not deliver a
+  // default-action signal that init sends itself. exit() then is the old path, with its risk of an abort; the README
+  // says to run containers with --init (tini), as Node.js itself advises.
   return process.exit(128 + constants.signals[signal as keyof typeof constants.signals]);
 }

@@ -132,7 +132,8 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
     const bytes = graph instanceof Uint8Array ? graph : graph.toBytes();
     const file = join(options.outDir, `${stem}.${name}.onnx`);
     writeFileSync(file, bytes);
-    writeVariantDescriptor(subject, name, file);
+    // visionpipe's own variants only: another export (--compare) may name its input and output otherwise.
+    if (!name.startsWith('file-') && !name.startsWith('tflite-')) writeVariantDescriptor(subject, name, file);
     const run = name === 'fp32' ? reference : await runFrames(bytes, evaluation, dims, 0);
     const v: VariantReport = { name, file, ...compare(run.outputs, run.ms, bytes.byteLength), ...extra };
     if (name.startsWith('int8') || name.startsWith('file-') || name.startsWith('tflite-')) v.coverage = await integerCoverage(bytes, join(options.outDir, `${stem}.${name}.optimized.onnx`));

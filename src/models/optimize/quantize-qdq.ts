@@ -112,7 +112,8 @@ function planQuantization(g: OnnxGraph, floatNodes: ReadonlySet<OnnxNode>, float
       tensors.set(fused, { kind: 'range', of: fused });
     } else if (MOVE.has(node.op)) {
       const src = node.inputs[0]!;
-      if (quantizedOrInput(src) && !floatTensors.has(out)) {
+      // A graph output keeps its float name and values: the move is not rewired onto integers.
+      if (quantizedOrInput(src) && !floatTensors.has(out) && !graphOutputs.has(out)) {
         if (!tensors.has(src)) tensors.set(src, { kind: 'range', of: src });
         tensors.set(out, { kind: 'same', as: src });
       }
@@ -132,10 +133,13 @@ function rangeTensors(plan: QuantizationPlan): string[] {
   return [...plan.tensors.values()].flatMap((s) => (s.kind === 'range' ? [s.of] : []));
 }
 
-/** A scalar initializer's value (a one-element float tensor counts). */
+/**
+ * A scalar initializer's value (shape [] or [1]: a one-element constant of higher rank would broadcast its operand
+ * to that rank, which folding it away or rebuilding it as a scalar would lose).
+ */
 function scalarOf(g: OnnxGraph, t: string): number | undefined {
   const init = g.initializers.get(t);
-  return init !== undefined && init.data.length === 1 && init.data instanceof Float32Array ? init.data[0] : undefined;
+  return init !== undefined && init.data.length === 1 && init.dims.length <= 1 && init.data instanceof Float32Array ? init.data[0] : undefined;
 }
 
 /** `Mul(x, k)`, `Mul(k, x)` or `Div(x, k)` with a positive, finite scalar k: x and the factor. */
@@ -235,7 +239,11 @@ export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Pr
   const compute = planQuantization(g, new Set()).nodes;
   const floatNodes = new Set(compute.filter((n, i) => options.keepFloat?.(n, i, compute) === true));
   const plan = planQuantization(g, floatNodes, options.floatTensors);
-  const ranges = options.ranges ?? (await collectRanges(g, options.calibration, options.dims, rangeTensors(plan)));
+  // Shared ranges come from the full plan; tensors only a mixed plan quantizes on their own (after a float tensor,
+  // a Mul or a move that would have shared a range) are calibrated here.
+  const ranges = new Map(options.ranges ?? []);
+  const uncalibrated = rangeTensors(plan).filter((t) => t !== inputName && !ranges.has(t));
+  for (const [t, r] of await collectRanges(g, options.calibration, options.dims, uncalibrated)) ranges.set(t, r);
   const inputRange = rangeOfInputs(options.calibration);
   const params = new Map<string, QParams>();
   for (const [tensor, source] of plan.tensors) {
@@ -351,7 +359,9 @@ export async function maskedSimulation(fp32: OnnxGraph, options: QuantizeOptions
   const count = (dims: readonly number[] | undefined) => (dims ?? []).reduce((a, b) => a * b, 1);
   const macsOf = (n: OnnxNode) => {
     const w = n.op === 'Conv' || n.op === 'Gemm' ? g.initializers.get(n.inputs[1]!) : undefined;
-    return count(dimsOf(n.outputs[0]!)) * (w === undefined ? 1 : w.dims.slice(1).reduce((a, b) => a * b, 1));
+    // Per output value: a Conv weight [O, I/group, kh, kw] has I/group·kh·kw MACs, a Gemm B [in, out] has `in`.
+    const perOutput = w === undefined ? 1 : n.op === 'Gemm' ? w.dims[0]! : w.dims.slice(1).reduce((a, b) => a * b, 1);
+    return count(dimsOf(n.outputs[0]!)) * perOutput;
   };
   for (const t of tensors) {
     const producer = g.nodes.find((n) => n.outputs.includes(t));

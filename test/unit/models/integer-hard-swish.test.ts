@@ -105,3 +105,26 @@ describe('hard-swish, hard-sigmoid and squeeze-and-excitation in the integer dom
     }
   });
 });
+
+describe('quantized graphs keep what the float graph promised', () => {
+  it('a move that is a graph output stays float there, and a one-element constant of rank 4 keeps its broadcast', async () => {
+    const rand = seededRandom(2);
+    const g = new OnnxGraph('edges');
+    g.inputs = [{ name: 'x', dims: DIMS }];
+    const conv = g.add('Conv', ['x', g.constant('w', [8, 8, 1, 1], Float32Array.from({ length: 64 }, () => rand() - 0.5))], { kernel_shape: [1, 1] });
+    const moved = g.add('Transpose', [conv], { perm: [0, 2, 3, 1] });
+    // [1, 1, 1, 1] broadcasts a [1, 8, 12, 12] tensor to rank 4 (no change), a rank-3 one to rank 4.
+    const scaled = g.add('Mul', [g.add('Reshape', [conv, g.constant('shape', [3], BigInt64Array.of(1n, 8n, 144n), 7)]), g.constant('k', [1, 1, 1, 1], Float32Array.of(0.5))]);
+    g.outputs = [
+      { name: moved, dims: [1, 12, 12, 8] },
+      { name: scaled, dims: [1, 1, 8, 144] },
+    ];
+    const frames = Array.from({ length: 3 }, () => Float32Array.from({ length: 1152 }, () => rand() * 2 - 1));
+    const q = await quantizeQdq(g, { calibration: frames, dims: DIMS, method: 'minmax' });
+    const session = await ort.InferenceSession.create(q.toBytes(), { graphOptimizationLevel: 'all' });
+    const r = await session.run({ x: new ort.Tensor('float32', frames[0]!, DIMS) });
+    await session.release();
+    expect(r[moved]!.dims).toEqual([1, 12, 12, 8]);
+    expect(r[scaled]!.dims).toEqual([1, 1, 8, 144]);
+  });
+});
