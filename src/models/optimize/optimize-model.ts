@@ -197,7 +197,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
       mixedFrontier = { candidates: mixed.candidates, points: mixed.frontier };
       await measure('int8-mixed', mixed.graph, {
         floatLayers: mixed.floatLayers,
-        method: `${method}; ${mixed.floatLayers.length} of ${mixed.candidates} tensors float, by error per MAC${mixed.metBudget ? '' : ' (misses the budget)'}`,
+        method: `${method}; ${mixed.floatLayers.length} of ${mixed.candidates} tensors float, ${mixed.order}${mixed.metBudget ? '' : ' (misses the budget)'}`,
       });
     }
     precisionSweep = [{ bits: 8, agreement: bestInt8.agreement }];
@@ -420,11 +420,12 @@ export function formatReport(r: OptimizeReport): string {
           '',
           `Each of ${r.mixedFrontier.candidates} quantized tensors was rounded alone (8 bits, simulated) on three calibration frames. Its error — the disagreement with fp32 at the model's output`,
           `(${detector ? '1 − box F1' : 'mean |Δp|'}), plus a thousandth of the squared error over variance where the quantized span ends, to order ties — divided by the int8 work it enables`,
-          '(MACs of its producer and consumers) ranks it. The shortest prefix of that ranking meeting the budget was searched by bisection:',
+          '(MACs of its producer and consumers) ranks it. That ranking and graph order from the input (errors compound with depth) were tried with half the tensors float;',
+          'in the better one the shortest prefix meeting the budget was searched by bisection:',
           '',
-          '| tensors in float | agreement with fp32 |',
-          '|---|---|',
-          ...r.mixedFrontier.points.map((p) => `| ${p.floatTensors} | ${pct(p.agreement)} |`),
+          '| order | tensors in float | agreement with fp32 |',
+          '|---|---|---|',
+          ...r.mixedFrontier.points.map((p) => `| ${p.order} | ${p.floatTensors} | ${pct(p.agreement)} |`),
           '',
           `\`${mixed.name}\` keeps ${mixed.floatLayers!.length} in float${mixed.floatLayers!.length > 20 ? ' (the first 20 shown)' : ''}:`,
           '',
