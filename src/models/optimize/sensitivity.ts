@@ -50,7 +50,7 @@ export interface MixedSearch {
  * 2. Cost: the multiply-accumulates that would run in float if that tensor stayed float (its producer and consumers).
  * 3. Tensors are ranked by error per MAC; graph order from the input is the other candidate order (errors compound
  *    with depth). Both are evaluated with half the tensors float; in the better one, the shortest prefix that meets
- *    the budget is found by bisection over real agreement evaluations.
+ *    the budget (up to three quarters of the tensors) is found by bisection over real agreement evaluations.
  */
 export async function sensitivityGuidedMixed(
   fp32: OnnxGraph,
@@ -96,22 +96,25 @@ export async function sensitivityGuidedMixed(
   const atHalf: number[] = [];
   for (const order of orders) atHalf.push(await evaluate(order, most));
   const order = orders[atHalf[1]! > atHalf[0]! ? 1 : 0]!;
-  let chosen = `${order.name}/${most}`;
-  if (Math.max(...atHalf) >= budget) {
-    // Bisection: the fewest float tensors (among prefixes of the better order) that still meet the budget.
-    let lo = 0;
-    let hi = most;
-    while (hi - lo > 1 && frontier.length < 12) {
+  // Bisection between a prefix that misses the budget and one that meets it: the fewest float tensors (among
+  // prefixes of the better order) that still meet it.
+  const bisect = async (lo: number, hi: number) => {
+    while (hi - lo > 1 && frontier.length < 14) {
       const mid = Math.floor((lo + hi) / 2);
       if ((await evaluate(order, mid)) >= budget) hi = mid;
       else lo = mid;
     }
-    chosen = `${order.name}/${hi}`;
+    return `${order.name}/${hi}`;
+  };
+  let chosen = `${order.name}/${most}`;
+  if (Math.max(...atHalf) >= budget) {
+    chosen = await bisect(0, most);
   } else {
-    // Below the budget even with half the tensors float: where the better order stands at a quarter and at three
-    // quarters, for the frontier (three quarters float is no longer an int8 model worth shipping, so not picked).
+    // Below the budget with half the tensors float: three quarters (a model that is mostly float, shown so the
+    // frontier says what the budget costs), and a quarter for the frontier's shape.
+    const threeQuarters = Math.ceil((3 * ranked.length) / 4);
     await evaluate(order, Math.ceil(most / 2));
-    await evaluate(order, Math.ceil((3 * ranked.length) / 4));
+    if ((await evaluate(order, threeQuarters)) >= budget) chosen = await bisect(most, threeQuarters);
   }
   const best = built.get(chosen)!;
   return {
