@@ -1,4 +1,4 @@
-import { hostname, homedir, constants } from 'node:os';
+import { hostname, homedir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadCamerasFile } from '../cluster/cameras-file.js';
@@ -10,7 +10,7 @@ import { parseQueueUrl, type QueueTarget } from '../cluster/queue-target.js';
 import { DEFAULT_TIMINGS, detectionTimeMs } from '../cluster/timings.js';
 import { VisionpipeError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { quitAtOnce } from '../process/quit-at-once.js';
+import { exitCodeOf, quitAtOnce } from '../process/quit-at-once.js';
 import { prepareOutputDir } from '../sinks/output-path.js';
 import { reportError } from './report-error.js';
 
@@ -239,7 +239,7 @@ async function workerCommand(flags: WorkerFlags): Promise<number> {
       log.warn(`${String(received)}: draining (${String(received)} again to quit at once)`);
       await worker.drain();
     }
-    return received === null ? 0 : 128 + constants.signals[received as (typeof STOP_SIGNALS)[number]];
+    return received === null ? 0 : exitCodeOf(received);
   } catch (err) {
     await worker?.closeNow().catch(() => undefined);
     return reportError(err, verbose);

@@ -1,9 +1,8 @@
-import { constants } from 'node:os';
 import cliProgress from 'cli-progress';
 import { loadConfig, type ConfigOverrides } from '../config/load-config.js';
 import { createLogger } from '../log.js';
 import { createPipeline } from '../pipeline/create-pipeline.js';
-import { quitAtOnce } from '../process/quit-at-once.js';
+import { exitCodeOf, quitAtOnce } from '../process/quit-at-once.js';
 import type { RunSummary } from '../metrics/run-stats.js';
 import { VisionpipeError } from '../errors.js';
 import { formatSummary } from './format-summary.js';
@@ -38,16 +37,11 @@ const DEFAULT_UI_PORT = 8080;
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 type StopSignal = (typeof STOP_SIGNALS)[number];
 
-/** 128 + the signal's number, as shells report a run a signal ended: SIGINT 130, SIGTERM 143, SIGHUP 129. */
-function exitCodeOf(signal: StopSignal): number {
-  return 128 + constants.signals[signal];
-}
-
 /**
  * Handles stop signals for the duration of a run. The first one calls `onFirst` (a clean stop), or, when that
  * returns false (nothing to finish yet), quits at once; any further signal quits at once: children killed, the
- * process ended by the first signal (a shell reports 128 + n; see quitAtOnce). Node's default for these signals would kill visionpipe without running its 'exit'
- * handlers, leaving outputs unfinished and children orphaned.
+ * process ended by the first signal (a shell reports 128 + n; see quitAtOnce). Node's default for these signals
+ * would kill visionpipe without running its 'exit' handlers, leaving outputs unfinished and children orphaned.
  */
 function handleStopSignals(onFirst: (signal: StopSignal) => boolean): { readonly received: StopSignal | null; dispose(): void } {
   let received: StopSignal | null = null;

@@ -1,6 +1,11 @@
 import { constants } from 'node:os';
 import { killAllChildren } from './children.js';
 
+/** 128 + the signal's number, as shells report a process a signal ended: SIGINT 130, SIGTERM 143, SIGHUP 129. */
+export function exitCodeOf(signal: NodeJS.Signals): number {
+  return 128 + constants.signals[signal as keyof typeof constants.signals];
+}
+
 /**
  * Ends visionpipe at once because of `signal` (a second Ctrl-C, or a signal that came before there was anything
  * to finish): every child is killed, then the process ends by that signal itself, as if it had no handler.
@@ -19,5 +24,5 @@ export function quitAtOnce(signal: NodeJS.Signals): never {
   // Reached only as PID 1 of a PID namespace (a container started without --init): the kernel does not deliver a
   // default-action signal that init sends itself. exit() then is the old path, with its risk of an abort; the README
   // says to run containers with --init (tini), as Node.js itself advises.
-  return process.exit(128 + constants.signals[signal as keyof typeof constants.signals]);
+  return process.exit(exitCodeOf(signal));
 }

@@ -132,11 +132,12 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
     const bytes = graph instanceof Uint8Array ? graph : graph.toBytes();
     const file = join(options.outDir, `${stem}.${name}.onnx`);
     writeFileSync(file, bytes);
+    const comparison = others.some((o) => o.name === name);
     // visionpipe's own variants only: another export (--compare) may name its input and output otherwise.
-    if (!name.startsWith('file-') && !name.startsWith('tflite-')) writeVariantDescriptor(subject, name, file);
+    if (!comparison) writeVariantDescriptor(subject, name, file);
     const run = name === 'fp32' ? reference : await runFrames(bytes, evaluation, dims, 0);
     const v: VariantReport = { name, file, ...compare(run.outputs, run.ms, bytes.byteLength), ...extra };
-    if (name.startsWith('int8') || name.startsWith('file-') || name.startsWith('tflite-')) v.coverage = await integerCoverage(bytes, join(options.outDir, `${stem}.${name}.optimized.onnx`));
+    if (name.startsWith('int8') || comparison) v.coverage = await integerCoverage(bytes, join(options.outDir, `${stem}.${name}.optimized.onnx`));
     log.info({ variant: name, agreement: v.agreement }, 'variant scored');
     variants.push(v);
     timed.push(onnxVariant(name, file, dims));
@@ -190,9 +191,12 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
     } else {
       // Three calibration frames far apart (each costs one run per tensor): enough to rank, not to average the clip.
       const frames = [0, 1, 2].map((k) => calibration[Math.floor((k * calibration.length) / 3)]!);
-      const meanAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((sum, v, i) => sum + Math.abs(v - b[i]!), 0) / Math.max(1, a.length);
       const frameError = (ref: Float32Array, out: Float32Array) =>
-        subject.output === 'boxes' ? 1 - scoreDetections([ref], [out], [0], 0, minScore).agreement : subject.output === 'logits' ? meanAbsDiff(softmax(ref), softmax(out)) : meanAbsDiff(ref, out);
+        subject.output === 'boxes'
+          ? 1 - scoreDetections([ref], [out], [0], 0, minScore).agreement
+          : subject.output === 'logits'
+            ? score([softmax(ref)], [softmax(out)], [0], 0).meanAbsProbDiff!
+            : score([ref], [out], [0], 0).meanAbsProbDiff!;
       const mixed = await sensitivityGuidedMixed(fp32, { calibration, dims, method, ranges }, agreementOf, budget, frames, frameError, log);
       mixedFrontier = { candidates: mixed.candidates, points: mixed.frontier };
       await measure('int8-mixed', mixed.graph, {

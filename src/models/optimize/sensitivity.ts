@@ -45,8 +45,8 @@ export interface MixedSearch {
  * Sensitivity-guided mixed precision for networks too large for a one-layer-at-a-time search (and for detectors,
  * where box F1 per evaluation is costly):
  * 1. Sensitivity: one masked-simulation session (see maskedSimulation) rounds one candidate tensor at a time to
- *    8 bits on a few calibration frames; its error is measured where the quantized span ends (a detector's heads),
- *    relative to each exit's variance.
+ *    8 bits on a few calibration frames; its error is the task's disagreement at the model's output (frameError),
+ *    with the error where the quantized span ends as a tie-break (see FloatLayer.error).
  * 2. Cost: the multiply-accumulates that would run in float if that tensor stayed float (its producer and consumers).
  * 3. Tensors are ranked by error per MAC; graph order from the input is the other candidate order (errors compound
  *    with depth). Both are evaluated with half the tensors float; in the better one, the shortest prefix that meets
