@@ -23,6 +23,8 @@ const MOVE = new Set(['Transpose', 'Flatten', 'Reshape', 'MaxPool', 'Resize']);
 const LOOKUP = new Set(['Sigmoid']);
 /** Symmetric int8 weights. (7-bit weights, onnxruntime's "reduce_range" for CPUs without VNNI, lost agreement here.) */
 const QMAX = 127;
+/** Largest |int32 bias level| written: 2^30, half of int32, leaving room for the products the kernel adds to it. */
+const BIAS_LEVEL_LIMIT = 2 ** 30;
 
 /**
  * The nodes quantization turns into integer kernels, in graph order (what `keepFloat` indexes): every Conv, Gemm
@@ -67,6 +69,8 @@ export interface QuantizeOptions {
    * the calibrated range, weights per-channel symmetric): how many bits the model needs, not something to ship.
    */
   simulateBits?: number;
+  /** With simulateBits: round only the weights (activations stay float) or only the activations. */
+  simulateOnly?: 'weights' | 'activations';
   /**
    * How the int8 levels are stored (default: integerWeightTypeForThisCpu()): 'uint8' (level + 128, zero point 128:
    * the same real numbers) on x86 CPUs without VNNI, where onnxruntime's u8 × s8 kernel saturates in 16 bits.
@@ -261,10 +265,13 @@ export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Pr
   const bits = options.simulateBits;
   if (bits !== undefined) {
     for (const node of g.nodes) {
+      if (options.simulateOnly === 'activations') break;
       if ((node.op === 'Conv' || node.op === 'Gemm') && !floatNodes.has(node) && params.has(node.inputs[0]!)) roundWeights(g, node, bits);
     }
     // A folded scale is exact in float: its Mul stays, and its input is already rounded.
-    for (const [tensor, p] of params) if (plan.tensors.get(tensor)?.kind !== 'scaled') simulateActivation(g, tensor, p, bits);
+    for (const [tensor, p] of params) {
+      if (options.simulateOnly !== 'weights' && plan.tensors.get(tensor)?.kind !== 'scaled') simulateActivation(g, tensor, p, bits);
+    }
     g.pruneInitializers();
     return g;
   }
@@ -439,13 +446,13 @@ function roundWeights(g: OnnxGraph, node: OnnxNode, bits: number): void {
  * Symmetric per-output-channel quantization of a Conv weight [O, I, kh, kw] (channel = axis 0) or a Gemm B
  * [in, out] (channel = axis 1): each channel's scale maps its largest |w| to ±qmax.
  */
-function symmetricPerChannel(data: Float32Array, dims: number[], gemm: boolean, qmax: number) {
+function symmetricPerChannel(data: Float32Array, dims: number[], gemm: boolean, qmax: number, minScales?: Float64Array) {
   const channels = gemm ? dims[1]! : dims[0]!;
   const perChannel = data.length / channels;
   const channelOf = (i: number) => (gemm ? i % channels : Math.floor(i / perChannel));
   const max = new Float32Array(channels);
   for (let i = 0; i < data.length; i++) max[channelOf(i)] = Math.max(max[channelOf(i)]!, Math.abs(data[i]!));
-  const scales = Float64Array.from(max, (m) => (m > 0 ? m / qmax : 1));
+  const scales = Float64Array.from(max, (m, c) => Math.max(m > 0 ? m / qmax : 1, minScales?.[c] ?? 0));
   const levels = Int32Array.from(data, (v, i) => Math.max(-qmax, Math.min(qmax, Math.round(v / scales[channelOf(i)]!))));
   return { channels, scales, levels, channelOf };
 }
@@ -486,7 +493,15 @@ function quantizeWeights(g: OnnxGraph, node: OnnxNode, inputScale: number | unde
   const w = g.initializers.get(wName);
   if (w === undefined || !(w.data instanceof Float32Array)) return;
   const gemm = node.op === 'Gemm';
-  const perChannel = symmetricPerChannel(w.data, w.dims, gemm, QMAX);
+  const bName = node.inputs[2];
+  const b = bName === undefined ? undefined : g.initializers.get(bName);
+  const bias = b?.data instanceof Float32Array ? b.data : undefined;
+  // The int32 bias is b / (input scale · weight scale). A layer reading a nearly-zero input (a squeeze-and-excitation
+  // FC after a ReLU that is mostly 0: input scale ~1e-4) with small weights and a bias near 2 needs more than 2^31
+  // levels: the bias would wrap around. Such a channel's weight scale is raised until its bias fits in 2^30 (room
+  // left for the accumulated products); its weights get fewer levels, and its output is the bias anyway.
+  const minScales = bias === undefined ? undefined : Float64Array.from(bias, (v) => Math.abs(v) / (inputScale * BIAS_LEVEL_LIMIT));
+  const perChannel = symmetricPerChannel(w.data, w.dims, gemm, QMAX, minScales);
   const { channels, levels } = perChannel;
   const scales = Float32Array.from(perChannel.scales);
   const axis = gemm ? 1 : 0;
@@ -500,12 +515,10 @@ function quantizeWeights(g: OnnxGraph, node: OnnxNode, inputScale: number | unde
     : g.constant(`${wName}_zp`, [channels], new Int8Array(channels), DataType.INT8);
   const wdq = g.fresh(`${wName}_dq`);
   const nodes: OnnxNode[] = [{ op: 'DequantizeLinear', inputs: [wq, ws, wz], outputs: [wdq], name: g.fresh('DQw'), attrs: { axis } }];
-  const bName = node.inputs[2];
-  const b = bName === undefined ? undefined : g.initializers.get(bName);
   let bdq: string | undefined;
-  if (b !== undefined && b.data instanceof Float32Array) {
+  if (b !== undefined && bias !== undefined) {
     const bs = Float32Array.from(scales, (s) => s * inputScale);
-    const bq = Int32Array.from(b.data, (v, c) => Math.round(v / bs[c]!));
+    const bq = Int32Array.from(bias, (v, c) => Math.max(-BIAS_LEVEL_LIMIT, Math.min(BIAS_LEVEL_LIMIT, Math.round(v / bs[c]!))));
     const bqName = g.constant(`${bName}_int32`, b.dims, bq, DataType.INT32);
     const bsName = g.constant(`${bName}_scale`, [channels], bs);
     const bzName = g.constant(`${bName}_zp`, [channels], new Int32Array(channels), DataType.INT32);
