@@ -26,7 +26,10 @@ export async function optimizeCommand(
         `${v.name === report.picked ? '*' : ' '} ${v.name.padEnd(width)} ${report.metric} ${(100 * v.agreement).toFixed(1).padStart(5)} %${detail(v)}  mean ${v.meanMs.toFixed(2).padStart(8)} ms  p99 ${v.p99Ms.toFixed(2).padStart(8)} ms  ${(v.sizeBytes / 1024).toFixed(0).padStart(7)} KiB  ${v.file}${v.method === undefined ? '' : `  (${v.method})`}\n`,
       );
     }
-    for (const p of report.precisionSweep ?? []) process.stdout.write(`  simulated ${String(p.bits).padStart(2)} bits: ${report.metric} ${(100 * p.agreement).toFixed(1)} %\n`);
+    for (const p of report.precisionSweep ?? []) {
+      const which = p.only === undefined ? '' : ` (${p.only} only)`;
+      process.stdout.write(`  simulated ${String(p.bits).padStart(2)} bits${which}: ${report.metric} ${(100 * p.agreement).toFixed(1)} %\n`);
+    }
     process.stdout.write(`picked ${report.picked}: ${report.speedupVsFp32.toFixed(2)}x fp32 within ${report.metric} ≥ ${(100 * report.budget).toFixed(1)} %; report in ${flags.out}/report.md\n`);
     return 0;
   } catch (err) {

@@ -61,6 +61,8 @@ export interface VariantReport extends VariantScore {
 /** Agreement of the same quantization arrangement simulated at more bits: how many this model needs on this clip. */
 export interface PrecisionPoint {
   bits: number;
+  /** Only the weights (activations float) or only the activations rounded: which of the two the loss comes from. */
+  only?: 'weights' | 'activations';
   agreement: number;
 }
 
@@ -210,6 +212,11 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
       precisionSweep.push({ bits, agreement });
       log.info({ bits, agreement }, 'simulated precision');
       if (agreement >= budget) break;
+    }
+    for (const only of ['weights', 'activations'] as const) {
+      const agreement = await agreementOf(await quantizeQdq(fp32, { calibration, dims, method, ranges, simulateBits: 8, simulateOnly: only }));
+      precisionSweep.push({ bits: 8, only, agreement });
+      log.info({ bits: 8, only, agreement }, 'simulated precision');
     }
   }
 
@@ -403,13 +410,14 @@ export function formatReport(r: OptimizeReport): string {
           '',
           `No int8 variant met the budget. The same quantization (same layers, same calibrated ranges) simulated in float at more bits:`,
           '',
-          '| bits (activations and weights) | agreement with fp32 |',
+          '| bits | agreement with fp32 |',
           '|---|---|',
-          ...r.precisionSweep.map((p) => `| ${p.bits}${p.bits === 8 ? ' (the int8 variant)' : ''} | ${pct(p.agreement)} |`),
+          ...r.precisionSweep.map((p) => `| ${precisionLabel(p)} | ${pct(p.agreement)} |`),
           '',
-          r.precisionSweep.some((p) => p.agreement >= r.budget)
-            ? `The budget needs about ${r.precisionSweep.find((p) => p.agreement >= r.budget)!.bits} bits: int8 rounding noise itself, not the range calibration, is what moves this model's answers on this footage.`
+          r.precisionSweep.some((p) => p.only === undefined && p.agreement >= r.budget)
+            ? `The budget needs about ${r.precisionSweep.find((p) => p.only === undefined && p.agreement >= r.budget)!.bits} bits: int8 rounding noise itself, not the range calibration, is what moves this model's answers on this footage.`
             : 'Even 16 bits miss the budget here.',
+          ...lossSplit(r.precisionSweep),
           detector
             ? 'Boxes whose score sits near the threshold, and overlapping boxes, change first; a looser budget or fp16 weights are the options.'
             : 'Frames where fp32 itself barely prefers one answer flip first (see the confident-frames column); a looser budget or fp16 weights are the options.',
@@ -455,4 +463,19 @@ export function formatReport(r: OptimizeReport): string {
     '![speed vs agreement](chart.png)',
     '',
   ].join('\n');
+}
+
+function precisionLabel(p: PrecisionPoint): string {
+  if (p.only === 'weights') return `${p.bits} (weights only, activations float)`;
+  if (p.only === 'activations') return `${p.bits} (activations only, weights float)`;
+  return `${p.bits}${p.bits === 8 ? ' (the int8 variant)' : ''}`;
+}
+
+/** Which rounding — weights' or activations' — costs more, from the two single-sided 8-bit rows. */
+function lossSplit(sweep: PrecisionPoint[]): string[] {
+  const w = sweep.find((p) => p.only === 'weights');
+  const a = sweep.find((p) => p.only === 'activations');
+  if (w === undefined || a === undefined) return [];
+  const worse = w.agreement < a.agreement ? 'weights' : 'activations';
+  return [`Rounding only the weights keeps ${(100 * w.agreement).toFixed(1)} %, only the activations ${(100 * a.agreement).toFixed(1)} %: the ${worse} lose more here.`];
 }

@@ -115,7 +115,11 @@ describe.skipIf(!HAS_SHARED)('int8 for the MLPerf ResNet on vtest.avi (needs ../
     expect(int8Best(r)).toBeLessThan(0.99);
     expect(r.precisionSweep?.[0]?.bits).toBe(8);
     expect(r.precisionSweep!.length).toBeGreaterThan(1);
-    expect(readFileSync(join(dir, 'linear', 'report.md'), 'utf8')).toContain('## How many bits this model needs on this clip');
+    // And which rounding the loss comes from: weights alone, activations alone.
+    expect(r.precisionSweep!.filter((p) => p.only !== undefined).map((p) => [p.bits, p.only])).toEqual([[8, 'weights'], [8, 'activations']]);
+    const report = readFileSync(join(dir, 'linear', 'report.md'), 'utf8');
+    expect(report).toContain('## How many bits this model needs on this clip');
+    expect(report).toMatch(/Rounding only the weights keeps [\d.]+ %, only the activations [\d.]+ %: the (weights|activations) lose more here/);
   });
 });
 
