@@ -262,11 +262,14 @@ export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Pr
     params.set(tensor, uint8Params(lo, hi));
   }
 
+  // Only the nodes that become integer kernels get integer weights: a Conv whose output stays float (floatTensors)
+  // keeps float weights even when its input is quantized for another consumer.
+  const integerNodes = new Set(plan.nodes);
   const bits = options.simulateBits;
   if (bits !== undefined) {
     for (const node of g.nodes) {
       if (options.simulateOnly === 'activations') break;
-      if ((node.op === 'Conv' || node.op === 'Gemm') && !floatNodes.has(node) && params.has(node.inputs[0]!)) roundWeights(g, node, bits);
+      if ((node.op === 'Conv' || node.op === 'Gemm') && integerNodes.has(node) && params.has(node.inputs[0]!)) roundWeights(g, node, bits);
     }
     // A folded scale is exact in float: its Mul stays, and its input is already rounded.
     for (const [tensor, p] of params) {
@@ -278,7 +281,7 @@ export async function quantizeQdq(fp32: OnnxGraph, options: QuantizeOptions): Pr
   const weightType = options.weightType ?? integerWeightTypeForThisCpu();
   // Weights and biases first: they need the input scales.
   for (const node of [...g.nodes]) {
-    if ((node.op === 'Conv' || node.op === 'Gemm') && !floatNodes.has(node)) quantizeWeights(g, node, params.get(node.inputs[0]!)?.scale, weightType);
+    if ((node.op === 'Conv' || node.op === 'Gemm') && integerNodes.has(node)) quantizeWeights(g, node, params.get(node.inputs[0]!)?.scale, weightType);
   }
   // Scalar constants of quantized Adds and Muls (hard-swish's + 3): uint8 over [min(0, k), max(0, k)], so k itself
   // is a level (0 or 255), exact.

@@ -68,7 +68,8 @@ describe('int8 weight storage', () => {
     g.outputs = [{ name: 'y', dims: [1, 8, 1, 1] }];
     const relu = g.add('Relu', ['x']);
     const w = g.constant('w', [8, 24, 1, 1], Float32Array.from({ length: 192 }, () => (rand() - 0.5) * 0.002));
-    const b = g.constant('b', [8], Float32Array.from({ length: 8 }, () => 2 + 2 * rand()));
+    // Channels 0 and 1 have no large bias: their weights keep all their levels (checked below).
+    const b = g.constant('b', [8], Float32Array.from({ length: 8 }, (_, c) => (c === 0 ? 0 : c === 1 ? 1e-3 : 2 + 2 * rand())));
     g.nodes.push({ op: 'Conv', inputs: [relu, w, b], outputs: ['y'], name: 'fc', attrs: { kernel_shape: [1, 1] } });
     const frames = Array.from({ length: 4 }, () => Float32Array.from({ length: 24 }, () => (rand() < 0.7 ? 0 : rand() * 0.01)));
     const q = await quantizeQdq(g, { calibration: frames, dims: [1, 24, 1, 1], method: 'minmax', weightType: 'int8' });
@@ -85,6 +86,34 @@ describe('int8 weight storage', () => {
     }
     const int32 = [...q.initializers.values()].find((i) => i.data instanceof Int32Array && i.dims.length === 1 && i.data.some((v) => v !== 0))!.data as Int32Array;
     expect(Math.max(...Array.from(int32, Math.abs))).toBeLessThanOrEqual(2 ** 30);
+    // Only the channels whose bias needed it had their weight scale raised: 0 and 1 keep 127 levels.
+    const levels = [...q.initializers.values()].find((i) => i.data instanceof Int8Array && i.dims.length === 4)!.data as Int8Array;
+    for (const c of [0, 1]) expect(Math.max(...Array.from(levels.subarray(c * 24, (c + 1) * 24), Math.abs)), `channel ${c}`).toBe(127);
+    expect(Math.max(...Array.from(levels.subarray(7 * 24, 8 * 24), Math.abs))).toBeLessThan(127);
+  });
+
+  it('gives a Conv whose output stays float (floatTensors) float weights, even when its input is quantized for another consumer', async () => {
+    const rand = seededRandom(34);
+    const g = new OnnxGraph('fork');
+    g.inputs = [{ name: 'x', dims: [1, 4, 5, 5] }];
+    const relu = g.add('Relu', ['x']);
+    const conv = (name: string) => {
+      const w = g.constant(`w_${name}`, [4, 4, 1, 1], Float32Array.from({ length: 16 }, () => rand() - 0.5));
+      g.nodes.push({ op: 'Conv', inputs: [relu, w], outputs: [name], name, attrs: { kernel_shape: [1, 1] } });
+      return w;
+    };
+    conv('a');
+    const wb = conv('b');
+    const sum = g.add('Add', ['a', 'b']);
+    g.outputs = [{ name: sum, dims: [1, 4, 5, 5] }];
+    const frames = Array.from({ length: 3 }, () => Float32Array.from({ length: 100 }, () => rand() * 2 - 1));
+    const q = await quantizeQdq(g, { calibration: frames, dims: [1, 4, 5, 5], method: 'minmax', floatTensors: new Set(['b']) });
+    const a = q.nodes.find((n) => n.name === 'a')!;
+    const b = q.nodes.find((n) => n.name === 'b')!;
+    expect(q.producer(a.inputs[1]!)?.op).toBe('DequantizeLinear');
+    // b reads the same quantized input, but it runs in float: its weights are the original ones.
+    expect(b.inputs[1]).toBe(wb);
+    expect(q.initializers.get(wb)!.data).toEqual(g.initializers.get(wb)!.data);
   });
 });
 
