@@ -445,7 +445,7 @@ export function formatReport(r: OptimizeReport): string {
           `Each of ${r.mixedFrontier.candidates} quantized tensors was rounded alone (8 bits, simulated) on three calibration frames. Its error — the disagreement with fp32 at the model's output`,
           `(${detector ? '1 − box F1' : 'mean |Δp|'}), plus a thousandth of the squared error over variance where the quantized span ends, to order ties — divided by the int8 work it enables`,
           '(MACs of its producer and consumers) ranks it. That ranking and graph order from the input (errors compound with depth) were tried with half the tensors float;',
-          'in the better one the shortest prefix meeting the budget (up to three quarters of the tensors) was searched by bisection:',
+          'in each order meeting the budget there, the shortest prefix still meeting it was searched by bisection and the shorter kept (below the budget: the better order up to three quarters):',
           '',
           '| order | tensors in float | agreement with fp32 |',
           '|---|---|---|',
