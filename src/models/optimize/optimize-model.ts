@@ -420,7 +420,7 @@ export function formatReport(r: OptimizeReport): string {
           '',
           '## How many bits this model needs on this clip',
           '',
-          `No int8 variant met the budget. The same quantization (same layers, same calibrated ranges) simulated in float at more bits:`,
+          `No fully int8 variant met the budget. The same quantization (same layers, same calibrated ranges) simulated in float at more bits:`,
           '',
           '| bits | agreement with fp32 |',
           '|---|---|',
