@@ -370,7 +370,7 @@ export async function maskedSimulation(fp32: OnnxGraph, options: QuantizeOptions
   const macsOf = (n: OnnxNode) => {
     const w = n.op === 'Conv' || n.op === 'Gemm' ? g.initializers.get(n.inputs[1]!) : undefined;
     // Per output value: a Conv weight [O, I/group, kh, kw] has I/group·kh·kw MACs, a Gemm B [in, out] has `in`.
-    const perOutput = w === undefined ? 1 : n.op === 'Gemm' ? w.dims[0]! : w.dims.slice(1).reduce((a, b) => a * b, 1);
+    const perOutput = w === undefined ? 1 : channelsLast(n) ? w.dims[0]! : w.dims.slice(1).reduce((a, b) => a * b, 1);
     return count(dimsOf(n.outputs[0]!)) * perOutput;
   };
   for (const t of tensors) {
@@ -440,14 +440,22 @@ function uint8Params(lo: number, hi: number): QParams {
 function roundWeights(g: OnnxGraph, node: OnnxNode, bits: number): void {
   const w = g.initializers.get(node.inputs[1]!);
   if (w === undefined || !(w.data instanceof Float32Array)) return;
-  const { scales, levels, channelOf } = symmetricPerChannel(w.data, w.dims, node.op === 'Gemm', 2 ** (bits - 1) - 1);
+  const { scales, levels, channelOf } = symmetricPerChannel(w.data, w.dims, channelsLast(node), 2 ** (bits - 1) - 1);
   const data = Float32Array.from(levels, (l, i) => l * scales[channelOf(i)]!);
   node.inputs = [node.inputs[0]!, g.constant(`${node.inputs[1]!}_${bits}bit`, w.dims, data), ...node.inputs.slice(2)];
 }
 
 /**
+ * Whether the node's weight has its output channels on the last axis: a Gemm's B is [in, out], unless transB = 1
+ * (PyTorch's exports: [out, in], like a Conv's [O, I, kh, kw]).
+ */
+function channelsLast(node: OnnxNode): boolean {
+  return node.op === 'Gemm' && node.attrs?.transB !== 1;
+}
+
+/**
  * Symmetric per-output-channel quantization of a Conv weight [O, I, kh, kw] (channel = axis 0) or a Gemm B
- * [in, out] (channel = axis 1): each channel's scale maps its largest |w| to ±qmax.
+ * [in, out] (channel = axis 1; `gemm` says which): each channel's scale maps its largest |w| to ±qmax.
  */
 function symmetricPerChannel(data: Float32Array, dims: number[], gemm: boolean, qmax: number, minScales?: Float64Array) {
   const channels = gemm ? dims[1]! : dims[0]!;
@@ -489,16 +497,17 @@ function simulateActivation(g: OnnxGraph, tensor: string, p: QParams, bits: numb
   return out;
 }
 
-/** Conv weight [O, I, kh, kw] (axis 0) or Gemm B [in, out] (axis 1) → int8 levels per output channel (stored as int8 or uint8 + 128); bias → int32. */
+/** Conv weight [O, I, kh, kw] or Gemm B [out, in] with transB (axis 0), Gemm B [in, out] (axis 1) → int8 levels per output channel (stored as int8 or uint8 + 128); bias → int32. */
 function quantizeWeights(g: OnnxGraph, node: OnnxNode, inputScale: number | undefined, weightType: IntegerWeightType): void {
   if (inputScale === undefined) return;
   const wName = node.inputs[1]!;
   const w = g.initializers.get(wName);
   if (w === undefined || !(w.data instanceof Float32Array)) return;
-  const gemm = node.op === 'Gemm';
+  const gemm = channelsLast(node);
   const bName = node.inputs[2];
   const b = bName === undefined ? undefined : g.initializers.get(bName);
-  const bias = b?.data instanceof Float32Array ? b.data : undefined;
+  // A bias of one value per output channel becomes int32; any other shape (a Gemm's broadcast C) stays float.
+  const bias = b?.data instanceof Float32Array && b.data.length === (gemm ? w.dims[1] : w.dims[0]) ? b.data : undefined;
   // The int32 bias is b / (input scale · weight scale). A layer reading a nearly-zero input (a squeeze-and-excitation
   // FC after a ReLU that is mostly 0: input scale ~1e-4) with small weights and a bias near 2 needs more than 2^31
   // levels: the bias would wrap around. Such a channel's weight scale is raised until its bias fits in 2^30 (room

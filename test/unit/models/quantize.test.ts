@@ -92,6 +92,33 @@ describe('int8 weight storage', () => {
     expect(Math.max(...Array.from(levels.subarray(7 * 24, 8 * 24), Math.abs))).toBeLessThan(127);
   });
 
+  it.each([0, 1])('quantizes a Gemm with transB = %i per output channel (PyTorch writes B as [out, in])', async (transB) => {
+    const rand = seededRandom(35 + transB);
+    const g = new OnnxGraph('fc');
+    g.inputs = [{ name: 'x', dims: [1, 6] }];
+    g.outputs = [{ name: 'y', dims: [1, 4] }];
+    // Output channels whose weight ranges differ 100-fold: per-channel scales on the wrong axis would round the small ones away.
+    const weight = (o: number) => (rand() - 0.5) * (o === 0 ? 0.02 : 2);
+    const data = new Float32Array(24);
+    for (let o = 0; o < 4; o++) for (let i = 0; i < 6; i++) data[transB === 1 ? o * 6 + i : i * 4 + o] = weight(o);
+    const w = g.constant('w', transB === 1 ? [4, 6] : [6, 4], data);
+    g.nodes.push({ op: 'Gemm', inputs: ['x', w, g.constant('b', [4], Float32Array.of(0.1, -0.2, 0.3, 0))], outputs: ['y'], name: 'fc', attrs: { transB } });
+    const frames = Array.from({ length: 4 }, () => Float32Array.from({ length: 6 }, () => rand() * 2 - 1));
+    const q = await quantizeQdq(g, { calibration: frames, dims: [1, 6], method: 'minmax', weightType: 'int8' });
+    const run = async (m: OnnxGraph, level: 'disabled' | 'all') => {
+      const session = await ort.InferenceSession.create(m.toBytes(), { graphOptimizationLevel: level });
+      const r = await session.run({ x: new ort.Tensor('float32', frames[0]!, [1, 6]) });
+      await session.release();
+      return Array.from(r.y!.data as Float32Array);
+    };
+    const want = await run(g, 'disabled');
+    for (const level of ['disabled', 'all'] as const) {
+      const got = await run(q, level);
+      // Channel 0 (weights ≤ 0.01) must keep its own fine scale: off by less than 1 % of its value range.
+      got.forEach((v, c) => expect(Math.abs(v - want[c]!), `${level} channel ${c}`).toBeLessThan(c === 0 ? 1e-3 : 0.05));
+    }
+  });
+
   it('gives a Conv whose output stays float (floatTensors) float weights, even when its input is quantized for another consumer', async () => {
     const rand = seededRandom(34);
     const g = new OnnxGraph('fork');
