@@ -75,5 +75,12 @@ describe('sensitivity-guided mixed precision', () => {
     expect(mixed.graph.nodes.filter((n) => n.op === 'QuantizeLinear' && n.inputs[0] === wide)).toHaveLength(0);
     expect(mixed.graph.nodes.filter((n) => n.op === 'QuantizeLinear').length).toBeGreaterThan(0);
     expect(mixed.frontier.map((p) => p.floatTensors)).toContain(1);
+    // Every order that met the budget offers its variant for timing, the chosen one first.
+    expect(mixed.budgetMet[0]!.graph).toBe(mixed.graph);
+    expect(new Set(mixed.budgetMet.map((p) => p.order)).size).toBe(mixed.budgetMet.length);
+    for (const p of mixed.budgetMet) {
+      expect(p.agreement).toBeGreaterThanOrEqual(budget);
+      expect(await agreementOf(p.graph)).toBe(p.agreement);
+    }
   });
 });
