@@ -15,7 +15,8 @@ import { openCvVariant, runFramesOpenCv, withNchwInput } from './opencv-dnn.js';
 import { correctBias } from './bias-correction.js';
 import type { CalibrationMethod } from './calibrate.js';
 import { equalizeCrossLayer } from './equalize.js';
-import { calibrateAll, computeNodes, quantizeQdq, type QuantizeOptions } from './quantize-qdq.js';
+import { calibrateAll, computeNodes, prepareForQuantization, quantizeQdq, type QuantizeOptions } from './quantize-qdq.js';
+import { attributeKernels, profileKernels } from './node-times.js';
 import { sensitivityGuidedMixed, type FloatLayer, type FrontierPoint } from './sensitivity.js';
 import { integerWeightTypeForThisCpu } from '../tflite/tflite-to-onnx.js';
 
@@ -204,7 +205,27 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
           : subject.output === 'logits'
             ? score([softmax(ref)], [softmax(out)], [0], 0).meanAbsProbDiff!
             : score([ref], [out], [0], 0).meanAbsProbDiff!;
-      const mixed = await sensitivityGuidedMixed(mixedBase.graph, { calibration, dims, method, ranges: mixedBase.ranges }, agreementOf, budget, frames, frameError, log);
+      // What int8 saves node by node on this CPU (onnxruntime's profiler, the float and the fully int8 model on the
+      // same frames): a ranking by milliseconds instead of MACs (on CenterNet some high-resolution Convs and the
+      // Resizes run slower in int8 than in float).
+      const prepared = prepareForQuantization(mixedBase.graph);
+      const fullInt8 = await quantizeQdq(mixedBase.graph, { calibration, dims, method, ranges: mixedBase.ranges });
+      const fp32Kernels = attributeKernels(await profileKernels(prepared.toBytes(), frames, dims), prepared);
+      const int8Kernels = attributeKernels(await profileKernels(fullInt8.toBytes(), frames, dims), prepared);
+      const timing = { fp32MsByNode: fp32Kernels.msByNode, int8MsByNode: int8Kernels.msByNode };
+      const slower = [...timing.int8MsByNode].filter(([n, ms]) => ms > (timing.fp32MsByNode.get(n) ?? 0));
+      const sum = (m: Iterable<number>) => [...m].reduce((a, b) => a + b, 0);
+      log.info(
+        {
+          fp32NodeMs: sum(timing.fp32MsByNode.values()),
+          int8NodeMs: sum(timing.int8MsByNode.values()),
+          unattributedMs: { fp32: fp32Kernels.unattributedMs, int8: int8Kernels.unattributedMs },
+          slowerInInt8: slower.length,
+          msLostThere: sum(slower.map(([n, ms]) => ms - (timing.fp32MsByNode.get(n) ?? 0))),
+        },
+        'per-node kernel times profiled',
+      );
+      const mixed = await sensitivityGuidedMixed(mixedBase.graph, { calibration, dims, method, ranges: mixedBase.ranges }, agreementOf, budget, frames, frameError, log, timing);
       mixedFrontier = { candidates: mixed.candidates, points: mixed.frontier };
       // Every order's fewest-float variant that met the budget is measured (the one with fewest float tensors as
       // int8-mixed; another order's as int8-mixed-by-sensitivity or -by-graph-order): fewer float tensors is not
@@ -213,7 +234,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
         `${mixedBase.label}; ${p.floatLayers.length} of ${mixed.candidates} tensors float, ${p.order}${met ? '' : ' (misses the budget)'}`;
       const points = mixed.budgetMet.length > 0 ? mixed.budgetMet : [{ order: mixed.order, graph: mixed.graph, floatLayers: mixed.floatLayers, agreement: mixed.agreement }];
       for (const [i, p] of points.entries()) {
-        const name = i === 0 ? 'int8-mixed' : `int8-mixed-by-${p.order === 'sensitivity per MAC' ? 'sensitivity' : 'graph-order'}`;
+        const name = i === 0 ? 'int8-mixed' : `int8-mixed-by-${p.order === 'sensitivity per MAC' ? 'sensitivity' : p.order === 'graph order from the input' ? 'graph-order' : 'time'}`;
         await measure(name, p.graph, { floatLayers: p.floatLayers, method: mixedMethod(p, mixed.metBudget) });
         // On x86 without VNNI the weights are stored as uint8 (u8 × u8: exact, but onnxruntime's slower kernel).
         // The same mixed variant with int8 weights runs the faster u8 × s8 kernel, whose 16-bit pair sums can
@@ -442,7 +463,7 @@ export function formatReport(r: OptimizeReport): string {
             ? 'Boxes whose score sits near the threshold, and overlapping boxes, change first; a looser budget or fp16 weights are the options.'
             : 'Frames where fp32 itself barely prefers one answer flip first (see the confident-frames column); a looser budget or fp16 weights are the options.',
         ];
-  const mixed = r.variants.find((v) => v.floatLayers !== undefined);
+  const mixed = r.variants.find((v) => v.name === r.picked && v.floatLayers !== undefined) ?? r.variants.find((v) => v.floatLayers !== undefined);
   const mixedSection =
     mixed === undefined || r.mixedFrontier === undefined
       ? []
@@ -453,7 +474,9 @@ export function formatReport(r: OptimizeReport): string {
           `Each of ${r.mixedFrontier.candidates} quantized tensors was rounded alone (8 bits, simulated) on three calibration frames. Its error — the disagreement with fp32 at the model's output`,
           `(${detector ? '1 − box F1' : 'mean |Δp|'}), plus a thousandth of the squared error over variance where the quantized span ends, to order ties — divided by the int8 work it enables`,
           '(MACs of its producer and consumers) ranks it. That ranking and graph order from the input (errors compound with depth) were tried with half the tensors float;',
-          'in each order meeting the budget there, the shortest prefix still meeting it was searched by bisection and the shorter kept (below the budget: the better order up to three quarters):',
+          'in each order meeting the budget there, the shortest prefix still meeting it was searched by bisection and the shorter kept (below the budget: the better order up to three quarters).',
+          "A third order ranks by milliseconds instead of MACs (onnxruntime's profiler, float and int8 node by node on this CPU): first the tensors whose nodes run slower in int8, then error per ms saved.",
+          'Every order that met the budget was timed as a variant above:',
           '',
           '| order | tensors in float | agreement with fp32 |',
           '|---|---|---|',
@@ -461,9 +484,9 @@ export function formatReport(r: OptimizeReport): string {
           '',
           `\`${mixed.name}\` keeps ${mixed.floatLayers!.length} in float${mixed.floatLayers!.length > 20 ? ' (the first 20 shown)' : ''}:`,
           '',
-          '| tensor | produced by | error alone | float MMAC / frame |',
-          '|---|---|---|---|',
-          ...mixed.floatLayers!.slice(0, 20).map((l) => `| \`${l.tensor}\` | ${l.producer} | ${l.error.toExponential(2)} | ${l.mmacs.toFixed(1)} |`),
+          '| tensor | produced by | error alone | float MMAC / frame | ms int8 saves there (profiled) |',
+          '|---|---|---|---|---|',
+          ...mixed.floatLayers!.slice(0, 20).map((l) => `| \`${l.tensor}\` | ${l.producer} | ${l.error.toExponential(2)} | ${l.mmacs.toFixed(1)} | ${l.savedMs === undefined ? '—' : l.savedMs.toFixed(3)} |`),
         ];
   return [
     `# visionpipe optimize: ${basename(r.model)}`,

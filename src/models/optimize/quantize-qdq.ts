@@ -347,6 +347,8 @@ export interface MaskedSimulation {
   exits: string[];
   /** Multiply-accumulates of the integer kernels each tensor's quantization enables (its producer and consumers). */
   macs: Map<string, number>;
+  /** Names of those nodes (in the prepared graph, whose node names the quantized graph keeps), per tensor. */
+  nodesOf: Map<string, string[]>;
 }
 
 /**
@@ -366,6 +368,7 @@ export async function maskedSimulation(fp32: OnnxGraph, options: QuantizeOptions
   const graphOutputs = new Set(g.outputs.map((o) => o.name));
   const exits = [...plan.tensors.keys()].filter((t) => t !== inputName && (graphOutputs.has(t) || g.consumers(t).some((c) => !inPlan(c))));
   const macs = new Map<string, number>();
+  const nodesOf = new Map<string, string[]>();
   const count = (dims: readonly number[] | undefined) => (dims ?? []).reduce((a, b) => a * b, 1);
   const macsOf = (n: OnnxNode) => {
     const w = n.op === 'Conv' || n.op === 'Gemm' ? g.initializers.get(n.inputs[1]!) : undefined;
@@ -379,6 +382,7 @@ export async function maskedSimulation(fp32: OnnxGraph, options: QuantizeOptions
     const producers = producer === undefined ? [] : [producer, ...g.nodes.filter((n) => planned.has(n) && producer.inputs.includes(n.outputs[0]!) && fusedReluOutput(g, n.outputs[0]!) === t)];
     const nodes = [...producers, ...g.consumers(t)].filter((n) => planned.has(n));
     macs.set(t, nodes.reduce((sum, n) => sum + macsOf(n), 0));
+    nodesOf.set(t, [...new Set(nodes.map((n) => n.name))]);
   }
   const maskName = g.fresh('quantization_mask');
   g.inputs.push({ name: maskName, dims: [tensors.length] });
@@ -404,7 +408,7 @@ export async function maskedSimulation(fp32: OnnxGraph, options: QuantizeOptions
     // simulateActivation rewired them to the rounded tensor; they read the blend instead.
     for (const u of users) u.inputs = u.inputs.map((x) => (x === sim ? blended : x));
   });
-  return { graph: g, maskName, tensors, exits, macs };
+  return { graph: g, maskName, tensors, exits, macs, nodesOf };
 }
 
 /** A scalar constant `t` of `node` as uint8 + DequantizeLinear (inserted before `node`); its DQ output. */

@@ -18,11 +18,22 @@ export interface FloatLayer {
   error: number;
   /** Millions of multiply-accumulates per frame that run in float instead of int8 because of it. */
   mmacs: number;
+  /**
+   * With profiled node times: milliseconds per frame that int8 saves on its producer and consumers on this CPU
+   * (their fp32 kernels' time minus their integer kernels'); negative where int8 is slower there.
+   */
+  savedMs?: number;
+}
+
+/** Per-node kernel times (ms per frame, by node name of the prepared graph) of the float and the fully int8 model. */
+export interface NodeTiming {
+  fp32MsByNode: ReadonlyMap<string, number>;
+  int8MsByNode: ReadonlyMap<string, number>;
 }
 
 export interface FrontierPoint {
   /** Which order tensors were taken float in. */
-  order: 'sensitivity per MAC' | 'graph order from the input';
+  order: 'sensitivity per MAC' | 'graph order from the input' | 'error per ms saved (profiled)';
   floatTensors: number;
   agreement: number;
 }
@@ -66,6 +77,10 @@ export interface MixedPoint {
  *    with depth). Both are evaluated with half the tensors float; in each that meets the budget there, the shortest
  *    prefix that still meets it is found by bisection over real agreement evaluations, and the shorter wins. When
  *    neither does, the better order is tried up to three quarters of the tensors.
+ * 4. With per-node times profiled on this CPU (timing), a third order measures cost in milliseconds instead of
+ *    MACs: first every tensor whose producer and consumers run slower in int8 than in float (float there is both
+ *    faster and exact), most time lost first; then by error per millisecond int8 saves. Its shortest prefix meeting
+ *    the budget is searched from the end of those free tensors up (fewer would give back time and accuracy).
  */
 export async function sensitivityGuidedMixed(
   fp32: OnnxGraph,
@@ -76,6 +91,7 @@ export async function sensitivityGuidedMixed(
   /** The task's disagreement of one frame's model output with fp32's (0 = the same answer). */
   frameError: (fp32Output: Float32Array, output: Float32Array) => number,
   logger: Logger = silentLogger,
+  timing?: NodeTiming,
 ): Promise<MixedSearch> {
   // Calibrated once: every variant of the search uses the same ranges.
   base = { ...base, ranges: base.ranges ?? (await calibrateAll(fp32, base.calibration, base.dims)) };
@@ -83,8 +99,10 @@ export async function sensitivityGuidedMixed(
   const sim = await maskedSimulation(fp32, base, (t) => probe.get(t)?.dims);
   const errors = await layerErrors(sim, sensitivityFrames, base.dims, frameError);
   const producerOf = (t: string) => sim.graph.nodes.find((n) => n.outputs.includes(t))?.op ?? '?';
+  const savedMsOf = (t: string) =>
+    timing === undefined ? {} : { savedMs: (sim.nodesOf.get(t) ?? []).reduce((sum, n) => sum + (timing.fp32MsByNode.get(n) ?? 0) - (timing.int8MsByNode.get(n) ?? 0), 0) };
   const ranked: FloatLayer[] = sim.tensors
-    .map((tensor, i) => ({ tensor, producer: producerOf(tensor), error: errors[i]!, mmacs: (sim.macs.get(tensor) ?? 0) / 1e6 }))
+    .map((tensor, i) => ({ tensor, producer: producerOf(tensor), error: errors[i]!, mmacs: (sim.macs.get(tensor) ?? 0) / 1e6, ...savedMsOf(tensor) }))
     .sort((a, b) => b.error / Math.max(b.mmacs, 1e-3) - a.error / Math.max(a.mmacs, 1e-3));
   logger.info({ candidates: ranked.length, mostSensitive: ranked.slice(0, 5).map((l) => `${l.tensor} (${l.producer})`) }, 'int8 sensitivity per tensor measured');
 
@@ -96,6 +114,14 @@ export async function sensitivityGuidedMixed(
     { name: 'sensitivity per MAC', layers: ranked },
     { name: 'graph order from the input', layers: inGraphOrder },
   ];
+  // Float where int8 is slower costs nothing; after those, the most error per millisecond int8 saves.
+  const byTime = [...ranked].sort((a, b) => {
+    const [sa, sb] = [a.savedMs ?? 0, b.savedMs ?? 0];
+    if (sa <= 0 || sb <= 0) return sa <= 0 && sb <= 0 ? sa - sb : sa <= 0 ? -1 : 1;
+    return b.error / sb - a.error / sa;
+  });
+  const measured = { name: 'error per ms saved (profiled)' as const, layers: byTime };
+  const free = byTime.filter((l) => (l.savedMs ?? 0) <= 0).length;
   const frontier: FrontierPoint[] = [];
   const built = new Map<string, { order: FrontierPoint['order']; graph: OnnxGraph; agreement: number; layers: FloatLayer[] }>();
   const evaluate = async (order: (typeof orders)[number], k: number) => {
@@ -143,6 +169,20 @@ export async function sensitivityGuidedMixed(
     const threeQuarters = Math.ceil((3 * ranked.length) / 4);
     await evaluate(order, Math.ceil(most / 2));
     if ((await evaluate(order, threeQuarters)) >= budget) metKeys.push((chosen = `${order.name}/${await bisect(order, most, threeQuarters)}`));
+  }
+  if (timing !== undefined) {
+    // From the free prefix up: the fewest float tensors of this order that meet the budget, if half of them do.
+    const from = Math.min(Math.max(free, 1), most);
+    let met: number | undefined;
+    if ((await evaluate(measured, from)) >= budget) met = from;
+    else if (from < most && (await evaluate(measured, most)) >= budget) met = await bisect(measured, from, most);
+    logger.info({ freeTensors: free, floatTensors: met ?? null }, 'profiled order searched');
+    if (met !== undefined) {
+      const key = `${measured.name}/${met}`;
+      metKeys.push(key);
+      const current = built.get(chosen)!;
+      if (current.agreement < budget || met < current.layers.length) [order, chosen] = [measured, key];
+    }
   }
   const best = built.get(chosen)!;
   const point = (key: string): MixedPoint => {

@@ -42,12 +42,10 @@ describe('sensitivity-guided mixed precision', () => {
   const frames = Array.from({ length: 8 }, () => Float32Array.from({ length: SIZE }, () => rand() * 2 - 1));
   const calibration = frames.slice(0, 4);
   const held = frames.slice(4);
-
-  it('finds the one tensor whose rounding ruins the output, keeps it float, and so meets a budget full int8 misses', async () => {
-    const { g, wide } = network();
+  /** Agreement: 1 − squared error / variance of the fp32 output, on frames not used to calibrate. */
+  const agreementWith = async (g: OnnxGraph) => {
     const reference = await outputs(g, held);
-    // Agreement: 1 − squared error / variance of the fp32 output, on frames not used to calibrate.
-    const agreementOf = async (q: OnnxGraph) => {
+    return async (q: OnnxGraph) => {
       const out = await outputs(q, held);
       let se = 0;
       let variance = 0;
@@ -58,6 +56,11 @@ describe('sensitivity-guided mixed precision', () => {
       });
       return 1 - se / variance;
     };
+  };
+
+  it('finds the one tensor whose rounding ruins the output, keeps it float, and so meets a budget full int8 misses', async () => {
+    const { g, wide } = network();
+    const agreementOf = await agreementWith(g);
     const base = { calibration, dims: DIMS, method: 'minmax' as const, weightType: 'int8' as const };
     const budget = 0.99;
     const full = await agreementOf(await quantizeQdq(g, base));
@@ -82,5 +85,36 @@ describe('sensitivity-guided mixed precision', () => {
       expect(p.agreement).toBeGreaterThanOrEqual(budget);
       expect(await agreementOf(p.graph)).toBe(p.agreement);
     }
+    // Without profiled node times there is no order by milliseconds.
+    expect(mixed.frontier.some((p) => p.order === 'error per ms saved (profiled)')).toBe(false);
+  });
+
+  it('with profiled node times, first keeps float the tensors whose nodes run slower in int8, then meets the budget from there', async () => {
+    const { g, wide } = network();
+    const agreementOf = await agreementWith(g);
+    const base = { calibration, dims: DIMS, method: 'minmax' as const, weightType: 'int8' as const };
+    const [first, second, third] = g.nodes.filter((n) => n.op === 'Conv');
+    const mid = second!.outputs[0]!;
+    // The middle Conv is twice as slow in int8 as in float; the others gain. Tensor by tensor (producer +
+    // consumers): `wide` 0.9 − 1 = −0.1 ms, `mid` −1 + 0.5 = −0.5 ms, the output 0.5 ms.
+    const timing = {
+      fp32MsByNode: new Map([first!.name, second!.name, third!.name].map((n) => [n, 1])),
+      int8MsByNode: new Map([
+        [first!.name, 0.1],
+        [second!.name, 2],
+        [third!.name, 0.5],
+      ]),
+    };
+    const meanAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((sum, v, i) => sum + Math.abs(v - b[i]!), 0) / a.length;
+    const budget = 0.99;
+    const mixed = await sensitivityGuidedMixed(g, base, agreementOf, budget, calibration.slice(0, 2), meanAbsDiff, undefined, timing);
+    expect(mixed.floatLayers.map((l) => l.tensor)).toEqual([wide]);
+    const profiled = mixed.budgetMet.find((p) => p.order === 'error per ms saved (profiled)');
+    expect(profiled).toBeDefined();
+    // Both tensors that cost time in int8, most time lost first: `mid` is float though accuracy does not need it.
+    expect(profiled!.floatLayers.map((l) => l.tensor)).toEqual([mid, wide]);
+    expect(profiled!.floatLayers.map((l) => l.savedMs)).toEqual([expect.closeTo(-0.5, 9), expect.closeTo(-0.1, 9)]);
+    expect(profiled!.agreement).toBeGreaterThanOrEqual(budget);
+    expect(mixed.frontier.filter((p) => p.order === 'error per ms saved (profiled)').map((p) => p.floatTensors)).toEqual([2]);
   });
 });
