@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { OnnxGraph } from '../onnx/onnx-graph.js';
+import { DataType, OnnxGraph } from '../onnx/onnx-graph.js';
 
 /** One kernel onnxruntime ran, as its profiler names it, and its median time per run. */
 export interface KernelTime {
@@ -75,4 +75,24 @@ export function attributeKernels(kernels: readonly KernelTime[], graph: OnnxGrap
     else msByNode.set(node.name, (msByNode.get(node.name) ?? 0) + k.ms);
   }
   return { msByNode, unattributedMs };
+}
+
+/**
+ * What converting one element between float and uint8 costs on this CPU (ms, the mean of QuantizeLinear and
+ * DequantizeLinear), timed with the profiler on a feature-map-sized tensor: the price of each float island's edges.
+ */
+export async function conversionMsPerElement(): Promise<number> {
+  const dims = [1, 64, 64, 64];
+  const elements = dims.reduce((a, b) => a * b, 1);
+  const g = new OnnxGraph('conversion');
+  g.inputs = [{ name: 'x', dims }];
+  const scale = g.constant('scale', [], Float32Array.of(0.05));
+  const zeroPoint = g.constant('zero_point', [], Uint8Array.of(128), DataType.UINT8);
+  const q = g.add('QuantizeLinear', ['x', scale, zeroPoint]);
+  const y = g.add('DequantizeLinear', [q, scale, zeroPoint]);
+  g.outputs = [{ name: y, dims }];
+  const x = Float32Array.from({ length: elements }, (_, i) => Math.sin(i));
+  const kernels = await profileKernels(g.toBytes(), [x, x, x], dims, 4);
+  const ms = kernels.filter((k) => k.op === 'QuantizeLinear' || k.op === 'DequantizeLinear').reduce((sum, k) => sum + k.ms, 0);
+  return ms / (2 * elements);
 }

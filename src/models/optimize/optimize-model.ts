@@ -16,7 +16,7 @@ import { correctBias } from './bias-correction.js';
 import type { CalibrationMethod } from './calibrate.js';
 import { equalizeCrossLayer } from './equalize.js';
 import { calibrateAll, computeNodes, prepareForQuantization, quantizeQdq, type QuantizeOptions } from './quantize-qdq.js';
-import { attributeKernels, profileKernels } from './node-times.js';
+import { attributeKernels, conversionMsPerElement, profileKernels } from './node-times.js';
 import { sensitivityGuidedMixed, type FloatLayer, type FrontierPoint } from './sensitivity.js';
 import { integerWeightTypeForThisCpu } from '../tflite/tflite-to-onnx.js';
 
@@ -212,7 +212,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
       const fullInt8 = await quantizeQdq(mixedBase.graph, { calibration, dims, method, ranges: mixedBase.ranges });
       const fp32Kernels = attributeKernels(await profileKernels(prepared.toBytes(), frames, dims), prepared);
       const int8Kernels = attributeKernels(await profileKernels(fullInt8.toBytes(), frames, dims), prepared);
-      const timing = { fp32MsByNode: fp32Kernels.msByNode, int8MsByNode: int8Kernels.msByNode };
+      const timing = { fp32MsByNode: fp32Kernels.msByNode, int8MsByNode: int8Kernels.msByNode, conversionMsPerElement: await conversionMsPerElement() };
       const slower = [...timing.int8MsByNode].filter(([n, ms]) => ms > (timing.fp32MsByNode.get(n) ?? 0));
       const sum = (m: Iterable<number>) => [...m].reduce((a, b) => a + b, 0);
       log.info(
@@ -222,6 +222,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
           unattributedMs: { fp32: fp32Kernels.unattributedMs, int8: int8Kernels.unattributedMs },
           slowerInInt8: slower.length,
           msLostThere: sum(slower.map(([n, ms]) => ms - (timing.fp32MsByNode.get(n) ?? 0))),
+          conversionNsPerElement: 1e6 * timing.conversionMsPerElement,
         },
         'per-node kernel times profiled',
       );
@@ -475,7 +476,8 @@ export function formatReport(r: OptimizeReport): string {
           `(${detector ? '1 − box F1' : 'mean |Δp|'}), plus a thousandth of the squared error over variance where the quantized span ends, to order ties — divided by the int8 work it enables`,
           '(MACs of its producer and consumers) ranks it. That ranking and graph order from the input (errors compound with depth) were tried with half the tensors float;',
           'in each order meeting the budget there, the shortest prefix still meeting it was searched by bisection and the shorter kept (below the budget: the better order up to three quarters).',
-          "A third order ranks by milliseconds instead of MACs (onnxruntime's profiler, float and int8 node by node on this CPU): first the tensors whose nodes run slower in int8, then error per ms saved.",
+          "A third order ranks by milliseconds instead of MACs (onnxruntime's profiler, float and int8 node by node on this CPU, plus the Q / DQ a float island adds):",
+          'first the tensors whose nodes run slower in int8 by more than those conversions, then error per ms saved.',
           'Every order that met the budget was timed as a variant above:',
           '',
           '| order | tensors in float | agreement with fp32 |',
@@ -484,9 +486,9 @@ export function formatReport(r: OptimizeReport): string {
           '',
           `\`${mixed.name}\` keeps ${mixed.floatLayers!.length} in float${mixed.floatLayers!.length > 20 ? ' (the first 20 shown)' : ''}:`,
           '',
-          '| tensor | produced by | error alone | float MMAC / frame | ms int8 saves there (profiled) |',
-          '|---|---|---|---|---|',
-          ...mixed.floatLayers!.slice(0, 20).map((l) => `| \`${l.tensor}\` | ${l.producer} | ${l.error.toExponential(2)} | ${l.mmacs.toFixed(1)} | ${l.savedMs === undefined ? '—' : l.savedMs.toFixed(3)} |`),
+          '| tensor | produced by | error alone | float MMAC / frame | ms int8 saves there (profiled) | ms its Q / DQ would cost alone |',
+          '|---|---|---|---|---|---|',
+          ...mixed.floatLayers!.slice(0, 20).map((l) => `| \`${l.tensor}\` | ${l.producer} | ${l.error.toExponential(2)} | ${l.mmacs.toFixed(1)} | ${l.savedMs === undefined ? '—' : l.savedMs.toFixed(3)} | ${l.boundaryMs === undefined ? '—' : l.boundaryMs.toFixed(3)} |`),
         ];
   return [
     `# visionpipe optimize: ${basename(r.model)}`,

@@ -349,6 +349,11 @@ export interface MaskedSimulation {
   macs: Map<string, number>;
   /** Names of those nodes (in the prepared graph, whose node names the quantized graph keeps), per tensor. */
   nodesOf: Map<string, string[]>;
+  /**
+   * Elements converted at run time if only this tensor stayed float: its producer's quantized inputs are
+   * dequantized and its consumers' quantized outputs quantized again (the islands' Q / DQ).
+   */
+  boundaryElements: Map<string, number>;
 }
 
 /**
@@ -369,6 +374,7 @@ export async function maskedSimulation(fp32: OnnxGraph, options: QuantizeOptions
   const exits = [...plan.tensors.keys()].filter((t) => t !== inputName && (graphOutputs.has(t) || g.consumers(t).some((c) => !inPlan(c))));
   const macs = new Map<string, number>();
   const nodesOf = new Map<string, string[]>();
+  const boundaryElements = new Map<string, number>();
   const count = (dims: readonly number[] | undefined) => (dims ?? []).reduce((a, b) => a * b, 1);
   const macsOf = (n: OnnxNode) => {
     const w = n.op === 'Conv' || n.op === 'Gemm' ? g.initializers.get(n.inputs[1]!) : undefined;
@@ -383,6 +389,9 @@ export async function maskedSimulation(fp32: OnnxGraph, options: QuantizeOptions
     const nodes = [...producers, ...g.consumers(t)].filter((n) => planned.has(n));
     macs.set(t, nodes.reduce((sum, n) => sum + macsOf(n), 0));
     nodesOf.set(t, [...new Set(nodes.map((n) => n.name))]);
+    const inside = new Set([t, ...producers.map((n) => n.outputs[0]!)]);
+    const crossing = new Set([...producers.flatMap((n) => n.inputs), ...g.consumers(t).filter((n) => planned.has(n)).map((n) => n.outputs[0]!)]);
+    boundaryElements.set(t, [...crossing].filter((x) => !inside.has(x) && (plan.tensors.has(x) || x === inputName) && !g.initializers.has(x)).reduce((sum, x) => sum + count(dimsOf(x)), 0));
   }
   const maskName = g.fresh('quantization_mask');
   g.inputs.push({ name: maskName, dims: [tensors.length] });
@@ -408,7 +417,7 @@ export async function maskedSimulation(fp32: OnnxGraph, options: QuantizeOptions
     // simulateActivation rewired them to the rounded tensor; they read the blend instead.
     for (const u of users) u.inputs = u.inputs.map((x) => (x === sim ? blended : x));
   });
-  return { graph: g, maskName, tensors, exits, macs, nodesOf };
+  return { graph: g, maskName, tensors, exits, macs, nodesOf, boundaryElements };
 }
 
 /** A scalar constant `t` of `node` as uint8 + DequantizeLinear (inserted before `node`); its DQ output. */

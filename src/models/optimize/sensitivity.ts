@@ -23,12 +23,16 @@ export interface FloatLayer {
    * (their fp32 kernels' time minus their integer kernels'); negative where int8 is slower there.
    */
   savedMs?: number;
+  /** With profiled node times: what the Q / DQ around it would cost if it were the only float tensor (ms per frame). */
+  boundaryMs?: number;
 }
 
 /** Per-node kernel times (ms per frame, by node name of the prepared graph) of the float and the fully int8 model. */
 export interface NodeTiming {
   fp32MsByNode: ReadonlyMap<string, number>;
   int8MsByNode: ReadonlyMap<string, number>;
+  /** What a QuantizeLinear / DequantizeLinear costs per element on this CPU (ms), from the same profile. */
+  conversionMsPerElement: number;
 }
 
 export interface FrontierPoint {
@@ -78,8 +82,9 @@ export interface MixedPoint {
  *    prefix that still meets it is found by bisection over real agreement evaluations, and the shorter wins. When
  *    neither does, the better order is tried up to three quarters of the tensors.
  * 4. With per-node times profiled on this CPU (timing), a third order measures cost in milliseconds instead of
- *    MACs: first every tensor whose producer and consumers run slower in int8 than in float (float there is both
- *    faster and exact), most time lost first; then by error per millisecond int8 saves. Its shortest prefix meeting
+ *    MACs: first every tensor whose producer and consumers run slower in int8 than in float by more than the Q / DQ
+ *    a float island there adds (float there is both faster and exact), most time lost first; then by error per
+ *    millisecond int8 saves, those conversions counted. Its shortest prefix meeting
  *    the budget is searched from the end of those free tensors up (fewer would give back time and accuracy).
  */
 export async function sensitivityGuidedMixed(
@@ -100,7 +105,12 @@ export async function sensitivityGuidedMixed(
   const errors = await layerErrors(sim, sensitivityFrames, base.dims, frameError);
   const producerOf = (t: string) => sim.graph.nodes.find((n) => n.outputs.includes(t))?.op ?? '?';
   const savedMsOf = (t: string) =>
-    timing === undefined ? {} : { savedMs: (sim.nodesOf.get(t) ?? []).reduce((sum, n) => sum + (timing.fp32MsByNode.get(n) ?? 0) - (timing.int8MsByNode.get(n) ?? 0), 0) };
+    timing === undefined
+      ? {}
+      : {
+          savedMs: (sim.nodesOf.get(t) ?? []).reduce((sum, n) => sum + (timing.fp32MsByNode.get(n) ?? 0) - (timing.int8MsByNode.get(n) ?? 0), 0),
+          boundaryMs: (sim.boundaryElements.get(t) ?? 0) * timing.conversionMsPerElement,
+        };
   const ranked: FloatLayer[] = sim.tensors
     .map((tensor, i) => ({ tensor, producer: producerOf(tensor), error: errors[i]!, mmacs: (sim.macs.get(tensor) ?? 0) / 1e6, ...savedMsOf(tensor) }))
     .sort((a, b) => b.error / Math.max(b.mmacs, 1e-3) - a.error / Math.max(a.mmacs, 1e-3));
@@ -114,14 +124,17 @@ export async function sensitivityGuidedMixed(
     { name: 'sensitivity per MAC', layers: ranked },
     { name: 'graph order from the input', layers: inGraphOrder },
   ];
-  // Float where int8 is slower costs nothing; after those, the most error per millisecond int8 saves.
+  // Float where int8 is slower by more than the conversions around it cost is free; after those, the most error per
+  // millisecond int8 saves (conversions included). A lone float tensor costs its islands' Q / DQ; more float around
+  // it shares them, which this per-tensor estimate does not see (the clock, in the end, decides).
+  const netSavedMs = (l: FloatLayer) => (l.savedMs ?? 0) + (l.boundaryMs ?? 0);
   const byTime = [...ranked].sort((a, b) => {
-    const [sa, sb] = [a.savedMs ?? 0, b.savedMs ?? 0];
+    const [sa, sb] = [netSavedMs(a), netSavedMs(b)];
     if (sa <= 0 || sb <= 0) return sa <= 0 && sb <= 0 ? sa - sb : sa <= 0 ? -1 : 1;
     return b.error / sb - a.error / sa;
   });
   const measured = { name: 'error per ms saved (profiled)' as const, layers: byTime };
-  const free = byTime.filter((l) => (l.savedMs ?? 0) <= 0).length;
+  const free = byTime.filter((l) => netSavedMs(l) <= 0).length;
   const frontier: FrontierPoint[] = [];
   const built = new Map<string, { order: FrontierPoint['order']; graph: OnnxGraph; agreement: number; layers: FloatLayer[] }>();
   const evaluate = async (order: (typeof orders)[number], k: number) => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../../src/models/keras/synthetic-resnet.js';
 import { OnnxGraph } from '../../../src/models/onnx/onnx-graph.js';
-import { attributeKernels, profileKernels } from '../../../src/models/optimize/node-times.js';
+import { attributeKernels, conversionMsPerElement, profileKernels } from '../../../src/models/optimize/node-times.js';
 import { quantizeQdq } from '../../../src/models/optimize/quantize-qdq.js';
 
 const DIMS = [1, 16, 16, 16];
@@ -56,5 +56,12 @@ describe('per-node kernel times', () => {
     // The int8 session's Q / DQ at the span's ends belong to no node of the float graph.
     expect(int8.unattributedMs).toBeGreaterThan(0);
     expect(profileDirs()).toBe(before);
+  });
+
+  it('measures what a float ↔ uint8 conversion costs per element on this CPU', async () => {
+    const ms = await conversionMsPerElement();
+    // Far above zero and far below a microsecond an element (a 64×64×64 tensor takes tens to hundreds of µs).
+    expect(ms).toBeGreaterThan(0);
+    expect(ms).toBeLessThan(1e-3);
   });
 });

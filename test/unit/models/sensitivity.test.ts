@@ -104,6 +104,8 @@ describe('sensitivity-guided mixed precision', () => {
         [second!.name, 2],
         [third!.name, 0.5],
       ]),
+      // Conversions free here: what is tested is the order by the nodes' times.
+      conversionMsPerElement: 0,
     };
     const meanAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((sum, v, i) => sum + Math.abs(v - b[i]!), 0) / a.length;
     const budget = 0.99;
@@ -116,5 +118,16 @@ describe('sensitivity-guided mixed precision', () => {
     expect(profiled!.floatLayers.map((l) => l.savedMs)).toEqual([expect.closeTo(-0.5, 9), expect.closeTo(-0.1, 9)]);
     expect(profiled!.agreement).toBeGreaterThanOrEqual(budget);
     expect(mixed.frontier.filter((p) => p.order === 'error per ms saved (profiled)').map((p) => p.floatTensors)).toEqual([2]);
+
+    // Conversions at 1 µs an element: a lone float `wide` would dequantize the input (256 elements) and quantize
+    // `mid` again (256): 0.512 ms, more than the 0.1 ms it gives back — no longer free; `mid` (its Q / DQ: `wide`
+    // 256 + the output 128 elements, 0.384 ms, against 0.5 ms lost) still is.
+    const costly = await sensitivityGuidedMixed(g, base, agreementOf, budget, calibration.slice(0, 2), meanAbsDiff, undefined, { ...timing, conversionMsPerElement: 1e-3 });
+    const byTime = costly.budgetMet.find((p) => p.order === 'error per ms saved (profiled)')!;
+    expect(byTime.floatLayers.map((l) => [l.tensor, l.boundaryMs])).toEqual([
+      [mid, expect.closeTo(0.384, 9)],
+      [wide, expect.closeTo(0.512, 9)],
+    ]);
+    expect(costly.frontier.filter((p) => p.order === 'error per ms saved (profiled)').map((p) => p.floatTensors)).toEqual([1, 2]);
   });
 });
