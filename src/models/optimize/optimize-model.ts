@@ -210,8 +210,8 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
       // Resizes run slower in int8 than in float).
       const prepared = prepareForQuantization(mixedBase.graph);
       const fullInt8 = await quantizeQdq(mixedBase.graph, { calibration, dims, method, ranges: mixedBase.ranges });
-      const fp32Kernels = attributeKernels(await profileKernels(prepared.toBytes(), frames, dims), prepared);
-      const int8Kernels = attributeKernels(await profileKernels(fullInt8.toBytes(), frames, dims), prepared);
+      const [fp32Profile, int8Profile] = await profileKernels([prepared.toBytes(), fullInt8.toBytes()], frames, dims);
+      const [fp32Kernels, int8Kernels] = [attributeKernels(fp32Profile!, prepared), attributeKernels(int8Profile!, prepared)];
       const timing = { fp32MsByNode: fp32Kernels.msByNode, int8MsByNode: int8Kernels.msByNode, conversionMsPerElement: await conversionMsPerElement() };
       const slower = [...timing.int8MsByNode].filter(([n, ms]) => ms > (timing.fp32MsByNode.get(n) ?? 0));
       const sum = (m: Iterable<number>) => [...m].reduce((a, b) => a + b, 0);

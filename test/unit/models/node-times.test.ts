@@ -47,8 +47,8 @@ describe('per-node kernel times', () => {
     const rand = seededRandom(9);
     const frames = Array.from({ length: 3 }, () => Float32Array.from({ length: 16 * 16 * 16 }, () => rand() * 2 - 1));
     const before = profileDirs();
-    const float = attributeKernels(await profileKernels(g.toBytes(), frames, DIMS, 3), g);
-    const int8 = attributeKernels(await profileKernels((await quantizeQdq(g, { calibration: frames, dims: DIMS, method: 'minmax' })).toBytes(), frames, DIMS, 3), g);
+    const [floatKernels, int8Kernels] = await profileKernels([g.toBytes(), (await quantizeQdq(g, { calibration: frames, dims: DIMS, method: 'minmax' })).toBytes()], frames, DIMS, 2);
+    const [float, int8] = [attributeKernels(floatKernels!, g), attributeKernels(int8Kernels!, g)];
     for (const conv of g.nodes.filter((n) => n.op === 'Conv')) {
       expect(float.msByNode.get(conv.name)).toBeGreaterThan(0);
       expect(int8.msByNode.get(conv.name)).toBeGreaterThan(0);
