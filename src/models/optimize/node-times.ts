@@ -21,6 +21,7 @@ export interface KernelTime {
  * private temporary directory, removed afterwards.
  */
 export async function profileKernels(models: readonly Uint8Array[], frames: readonly Float32Array[], dims: number[], rounds = 3): Promise<KernelTime[][]> {
+  if (frames.length === 0) throw new Error('profileKernels needs at least one frame');
   const dir = mkdtempSync(join(tmpdir(), 'visionpipe-profile-'));
   try {
     const durations = models.map(() => new Map<string, { op: string; us: number[] }>());
@@ -37,8 +38,9 @@ export async function profileKernels(models: readonly Uint8Array[], frames: read
         } finally {
           await session.release();
         }
-        const file = readdirSync(dir).find((f) => f.startsWith(`round${round}-model${m}`) && f.endsWith('.json'));
-        if (file === undefined) continue;
+        // onnxruntime appends `_<timestamp>.json` to the prefix.
+        const file = readdirSync(dir).find((f) => f.startsWith(`round${round}-model${m}_`) && f.endsWith('.json'));
+        if (file === undefined) throw new Error(`onnxruntime wrote no profile for model ${m} in ${dir}`);
         const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Array<{ cat?: string; name?: string; dur?: number; args?: { op_name?: string } }>;
         const seen = new Map<string, number>();
         for (const e of events) {

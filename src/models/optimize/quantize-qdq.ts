@@ -389,9 +389,14 @@ export async function maskedSimulation(fp32: OnnxGraph, options: QuantizeOptions
     const nodes = [...producers, ...g.consumers(t)].filter((n) => planned.has(n));
     macs.set(t, nodes.reduce((sum, n) => sum + macsOf(n), 0));
     nodesOf.set(t, [...new Set(nodes.map((n) => n.name))]);
+    // Dequantized: the producers' inputs that an integer kernel produces (the graph input is float already).
+    // Quantized again: the consumers' outputs (after a fused Relu) that integer kernels go on reading.
     const inside = new Set([t, ...producers.map((n) => n.outputs[0]!)]);
-    const crossing = new Set([...producers.flatMap((n) => n.inputs), ...g.consumers(t).filter((n) => planned.has(n)).map((n) => n.outputs[0]!)]);
-    boundaryElements.set(t, [...crossing].filter((x) => !inside.has(x) && (plan.tensors.has(x) || x === inputName) && !g.initializers.has(x)).reduce((sum, x) => sum + count(dimsOf(x)), 0));
+    const producedInt8 = (x: string) => plan.tensors.has(x) && g.nodes.some((n) => planned.has(n) && n.outputs.includes(x));
+    const readInt8 = (x: string) => plan.tensors.has(x) && !graphOutputs.has(x) && g.consumers(x).some((c) => planned.has(c));
+    const dequantized = new Set(producers.flatMap((n) => n.inputs).filter((x) => !inside.has(x) && producedInt8(x)));
+    const requantized = new Set(g.consumers(t).filter((n) => planned.has(n)).map((n) => fusedReluOutput(g, n.outputs[0]!)).filter((x) => !inside.has(x) && readInt8(x)));
+    boundaryElements.set(t, [...dequantized, ...requantized].reduce((sum, x) => sum + count(dimsOf(x)), 0));
   }
   const maskName = g.fresh('quantization_mask');
   g.inputs.push({ name: maskName, dims: [tensors.length] });

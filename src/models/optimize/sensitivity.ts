@@ -108,7 +108,11 @@ export async function sensitivityGuidedMixed(
     timing === undefined
       ? {}
       : {
-          savedMs: (sim.nodesOf.get(t) ?? []).reduce((sum, n) => sum + (timing.fp32MsByNode.get(n) ?? 0) - (timing.int8MsByNode.get(n) ?? 0), 0),
+          // Nodes in both profiles only: one onnxruntime fused away in one of them (a residual Add inside a float
+          // NCHWc Conv) would read 0 ms there and pass for a saving or a loss it is not.
+          savedMs: (sim.nodesOf.get(t) ?? [])
+            .filter((n) => timing.fp32MsByNode.has(n) && timing.int8MsByNode.has(n))
+            .reduce((sum, n) => sum + timing.fp32MsByNode.get(n)! - timing.int8MsByNode.get(n)!, 0),
           boundaryMs: (sim.boundaryElements.get(t) ?? 0) * timing.conversionMsPerElement,
         };
   const ranked: FloatLayer[] = sim.tensors
@@ -130,11 +134,11 @@ export async function sensitivityGuidedMixed(
   const netSavedMs = (l: FloatLayer) => (l.savedMs ?? 0) + (l.boundaryMs ?? 0);
   const byTime = [...ranked].sort((a, b) => {
     const [sa, sb] = [netSavedMs(a), netSavedMs(b)];
-    if (sa <= 0 || sb <= 0) return sa <= 0 && sb <= 0 ? sa - sb : sa <= 0 ? -1 : 1;
+    if (sa < 0 || sb < 0) return sa < 0 && sb < 0 ? sa - sb : sa < 0 ? -1 : 1;
     return b.error / sb - a.error / sa;
   });
   const measured = { name: 'error per ms saved (profiled)' as const, layers: byTime };
-  const free = byTime.filter((l) => netSavedMs(l) <= 0).length;
+  const free = byTime.filter((l) => netSavedMs(l) < 0).length;
   const frontier: FrontierPoint[] = [];
   const built = new Map<string, { order: FrontierPoint['order']; graph: OnnxGraph; agreement: number; layers: FloatLayer[] }>();
   const evaluate = async (order: (typeof orders)[number], k: number) => {
@@ -185,7 +189,8 @@ export async function sensitivityGuidedMixed(
   }
   if (timing !== undefined) {
     // From the free prefix up: the fewest float tensors of this order that meet the budget, if half of them do.
-    const from = Math.min(Math.max(free, 1), most);
+    // All the free tensors, however many: fewer would give back both time and accuracy.
+    const from = Math.max(free, 1);
     let met: number | undefined;
     if ((await evaluate(measured, from)) >= budget) met = from;
     else if (from < most && (await evaluate(measured, most)) >= budget) met = await bisect(measured, from, most);
