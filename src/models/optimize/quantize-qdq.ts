@@ -392,7 +392,7 @@ export async function maskedSimulation(fp32: OnnxGraph, options: QuantizeOptions
     // Dequantized: the producers' inputs that an integer kernel produces (the graph input is float already).
     // Quantized again: the consumers' outputs (after a fused Relu) that integer kernels go on reading.
     const inside = new Set([t, ...producers.map((n) => n.outputs[0]!)]);
-    const producedInt8 = (x: string) => plan.tensors.has(x) && g.nodes.some((n) => planned.has(n) && n.outputs.includes(x));
+    const producedInt8 = (x: string) => plan.tensors.has(x) && g.nodes.some((n) => planned.has(n) && (n.outputs.includes(x) || fusedReluOutput(g, n.outputs[0]!) === x));
     const readInt8 = (x: string) => plan.tensors.has(x) && !graphOutputs.has(x) && g.consumers(x).some((c) => planned.has(c));
     const dequantized = new Set(producers.flatMap((n) => n.inputs).filter((x) => !inside.has(x) && producedInt8(x)));
     const requantized = new Set(g.consumers(t).filter((n) => planned.has(n)).map((n) => fusedReluOutput(g, n.outputs[0]!)).filter((x) => !inside.has(x) && readInt8(x)));

@@ -2,7 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../../src/models/keras/synthetic-resnet.js';
 import { OnnxGraph } from '../../../src/models/onnx/onnx-graph.js';
-import { quantizedTensors, quantizeQdq } from '../../../src/models/optimize/quantize-qdq.js';
+import { maskedSimulation, quantizedTensors, quantizeQdq } from '../../../src/models/optimize/quantize-qdq.js';
 import { sensitivityGuidedMixed } from '../../../src/models/optimize/sensitivity.js';
 
 const DIMS = [1, 4, 8, 8];
@@ -129,5 +129,29 @@ describe('sensitivity-guided mixed precision', () => {
       [wide, expect.closeTo(0.256, 9)],
     ]);
     expect(costly.frontier.filter((p) => p.order === 'error per ms saved (profiled)').map((p) => p.floatTensors)).toEqual([1, 2]);
+  });
+
+  it("counts a lone float tensor's conversions: the Q after the next Conv's fused Relu, no DQ of the float graph input", async () => {
+    const rand = seededRandom(17);
+    const g = new OnnxGraph('relus');
+    g.inputs = [{ name: 'x', dims: DIMS }];
+    const w = (dims: number[]) => g.constant('w', dims, Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rand() - 0.5));
+    const a = g.add('Relu', [g.add('Conv', ['x', w([4, 4, 1, 1]), w([4])], { kernel_shape: [1, 1] })]);
+    // The middle Conv halves the resolution, so its output (8 × 4 × 4 elements after the Relu) has its own size.
+    const b = g.add('Relu', [g.add('Conv', [a, w([8, 4, 2, 2]), w([8])], { kernel_shape: [2, 2], strides: [2, 2] })]);
+    const out = g.add('Conv', [b, w([2, 8, 1, 1]), w([2])], { kernel_shape: [1, 1] });
+    g.outputs = [{ name: out, dims: [1, 2, 4, 4] }];
+    const shapes = new Map([
+      [a, DIMS],
+      [b, [1, 8, 4, 4]],
+      [out, [1, 2, 4, 4]],
+    ]);
+    const sim = await maskedSimulation(g, { calibration, dims: DIMS, method: 'minmax' }, (t) => shapes.get(t));
+    expect(sim.tensors).toContain(a);
+    // `a` float: the first Conv runs float on the float input (nothing to dequantize); the middle Conv runs float
+    // and its Relu's output, read by the last Conv in int8, is quantized again: 8 × 4 × 4.
+    expect(sim.boundaryElements.get(a)).toBe(128);
+    // `b` float: `a` is dequantized for the middle Conv (4 × 8 × 8); the last Conv writes the graph output, float anyway.
+    expect(sim.boundaryElements.get(b)).toBe(256);
   });
 });
