@@ -90,6 +90,13 @@ export interface OptimizeReport {
   mixedFrontier?: { candidates: number; points: FrontierPoint[] };
 }
 
+/** How a mixed variant from each search order is named: int8-mixed-by-<suffix>. */
+const MIXED_ORDER_SUFFIX: Record<FrontierPoint['order'], string> = {
+  'sensitivity per MAC': 'sensitivity',
+  'graph order from the input': 'graph-order',
+  'error per ms saved (profiled)': 'time',
+};
+
 /** Above this many compute nodes the one-node-at-a-time sensitivity search of the mixed variant takes too long. */
 const MIXED_SEARCH_MAX_NODES = 32;
 
@@ -178,24 +185,25 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
   const ranges = await calibrateAll(fp32, calibration, dims);
   // Which range rule (and below, whether equalization) the later steps build on is decided on the calibration frames
   // too: the held-out frames only measure.
-  const byMethod: Array<[CalibrationMethod, VariantReport, number]> = [];
+  const byMethod: Array<[CalibrationMethod, VariantReport, number, OnnxGraph]> = [];
   for (const m of ['minmax', 'percentile', 'mse'] as const) {
     const g = await quantizeQdq(fp32, { calibration, dims, method: m, ranges });
-    byMethod.push([m, await measure(`int8-${m}`, g, { method: m }), await searchAgreementOf(g)]);
+    byMethod.push([m, await measure(`int8-${m}`, g, { method: m }), await searchAgreementOf(g), g]);
   }
-  const [method, bestInt8, bestInt8Search] = byMethod.reduce((a, b) => (b[2] > a[2] ? b : a));
+  const [method, bestInt8, bestInt8Search, bestInt8Graph] = byMethod.reduce((a, b) => (b[2] > a[2] ? b : a));
   // Data-free fixes for depthwise-separable networks, on top of the best range rule so far: cross-layer
   // equalization, then equalization + bias correction (Nagel et al. 2019).
   const { graph: equalized, pairs } = equalizeCrossLayer(fp32);
   // What a mixed-precision search starts from: the equalized graph when equalization helped (it computes the same
   // numbers in float, so fp32's answers stay the reference).
-  let mixedBase = { graph: fp32, ranges, label: method as string };
+  // `quantized`: its fully int8 variant (what the per-node profile compares float with).
+  let mixedBase = { graph: fp32, ranges, label: method as string, quantized: bestInt8Graph };
   if (pairs > 0) {
     const eqRanges = await calibrateAll(equalized, calibration, dims);
     const quantizeEq = (g: OnnxGraph) => quantizeQdq(g, { calibration, dims, method, ranges: eqRanges });
     const eqGraph = await quantizeEq(equalized);
     await measure('int8-equalized', eqGraph, { method: `${method} + equalization (${pairs} Conv chains)` });
-    if ((await searchAgreementOf(eqGraph)) > bestInt8Search) mixedBase = { graph: equalized, ranges: eqRanges, label: `${method} + equalization` };
+    if ((await searchAgreementOf(eqGraph)) > bestInt8Search) mixedBase = { graph: equalized, ranges: eqRanges, label: `${method} + equalization`, quantized: eqGraph };
     const corrected = await correctBias(equalized, quantizeEq, calibration, dims);
     await measure('int8-equalized-bias-corrected', corrected.quantized, { method: `${method} + equalization + bias correction (${corrected.layers} Convs)` });
   } else {
@@ -223,11 +231,11 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
       // same frames): a ranking by milliseconds instead of MACs (on CenterNet some high-resolution Convs and the
       // Resizes run slower in int8 than in float).
       const prepared = prepareForQuantization(mixedBase.graph);
-      const fullInt8 = await quantizeQdq(mixedBase.graph, { calibration, dims, method, ranges: mixedBase.ranges });
-      const [fp32Profile, int8Profile] = await profileKernels([prepared.toBytes(), fullInt8.toBytes()], frames, dims);
+      const [fp32Profile, int8Profile] = await profileKernels([prepared.toBytes(), mixedBase.quantized.toBytes()], frames, dims);
       const [fp32Kernels, int8Kernels] = [attributeKernels(fp32Profile!, prepared), attributeKernels(int8Profile!, prepared)];
       const timing = { fp32MsByNode: fp32Kernels.msByNode, int8MsByNode: int8Kernels.msByNode, conversionMsPerElement: await conversionMsPerElement() };
-      const slower = [...timing.int8MsByNode].filter(([n, ms]) => ms > (timing.fp32MsByNode.get(n) ?? 0));
+      // Nodes in both profiles, as the search counts them (see sensitivityGuidedMixed).
+      const slower = [...timing.int8MsByNode].filter(([n, ms]) => timing.fp32MsByNode.has(n) && ms > timing.fp32MsByNode.get(n)!);
       const sum = (m: Iterable<number>) => [...m].reduce((a, b) => a + b, 0);
       log.info(
         {
@@ -235,7 +243,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
           int8NodeMs: sum(timing.int8MsByNode.values()),
           unattributedMs: { fp32: fp32Kernels.unattributedMs, int8: int8Kernels.unattributedMs },
           slowerInInt8: slower.length,
-          msLostThere: sum(slower.map(([n, ms]) => ms - (timing.fp32MsByNode.get(n) ?? 0))),
+          msLostThere: sum(slower.map(([n, ms]) => ms - timing.fp32MsByNode.get(n)!)),
           conversionNsPerElement: 1e6 * timing.conversionMsPerElement,
         },
         'per-node kernel times profiled',
@@ -249,7 +257,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
         `${mixedBase.label}; ${p.floatLayers.length} of ${mixed.candidates} tensors float, ${p.order}${met ? '' : ' (misses the budget)'}`;
       const points = mixed.budgetMet.length > 0 ? mixed.budgetMet : [{ order: mixed.order, graph: mixed.graph, floatLayers: mixed.floatLayers, agreement: mixed.agreement }];
       for (const [i, p] of points.entries()) {
-        const name = i === 0 ? 'int8-mixed' : `int8-mixed-by-${p.order === 'sensitivity per MAC' ? 'sensitivity' : p.order === 'graph order from the input' ? 'graph-order' : 'time'}`;
+        const name = i === 0 ? 'int8-mixed' : `int8-mixed-by-${MIXED_ORDER_SUFFIX[p.order]}`;
         await measure(name, p.graph, { floatLayers: p.floatLayers, method: mixedMethod(p, mixed.metBudget) });
         // On x86 without VNNI the weights are stored as uint8 (u8 × u8: exact, but onnxruntime's slower kernel).
         // The same mixed variant with int8 weights runs the faster u8 × s8 kernel, whose 16-bit pair sums can

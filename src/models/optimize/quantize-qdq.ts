@@ -382,6 +382,10 @@ export async function maskedSimulation(fp32: OnnxGraph, options: QuantizeOptions
     const perOutput = w === undefined ? 1 : channelsLast(n) ? w.dims[0]! : w.dims.slice(1).reduce((a, b) => a * b, 1);
     return count(dimsOf(n.outputs[0]!)) * perOutput;
   };
+  // For the islands' conversions: quantized tensors an integer kernel writes (directly or after its fused Relu), and
+  // whether integer kernels go on reading one.
+  const producedInt8 = new Set([...planned].flatMap((n) => [n.outputs[0]!, fusedReluOutput(g, n.outputs[0]!)]).filter((x) => plan.tensors.has(x)));
+  const readInt8 = (x: string) => plan.tensors.has(x) && !graphOutputs.has(x) && g.consumers(x).some((c) => planned.has(c));
   for (const t of tensors) {
     const producer = g.nodes.find((n) => n.outputs.includes(t));
     // The tensor's raw producer when it is a fused Relu's output.
@@ -392,9 +396,7 @@ export async function maskedSimulation(fp32: OnnxGraph, options: QuantizeOptions
     // Dequantized: the producers' inputs that an integer kernel produces (the graph input is float already).
     // Quantized again: the consumers' outputs (after a fused Relu) that integer kernels go on reading.
     const inside = new Set([t, ...producers.map((n) => n.outputs[0]!)]);
-    const producedInt8 = (x: string) => plan.tensors.has(x) && g.nodes.some((n) => planned.has(n) && (n.outputs.includes(x) || fusedReluOutput(g, n.outputs[0]!) === x));
-    const readInt8 = (x: string) => plan.tensors.has(x) && !graphOutputs.has(x) && g.consumers(x).some((c) => planned.has(c));
-    const dequantized = new Set(producers.flatMap((n) => n.inputs).filter((x) => !inside.has(x) && producedInt8(x)));
+    const dequantized = new Set(producers.flatMap((n) => n.inputs).filter((x) => !inside.has(x) && producedInt8.has(x)));
     const requantized = new Set(g.consumers(t).filter((n) => planned.has(n)).map((n) => fusedReluOutput(g, n.outputs[0]!)).filter((x) => !inside.has(x) && readInt8(x)));
     boundaryElements.set(t, [...dequantized, ...requantized].reduce((sum, x) => sum + count(dimsOf(x)), 0));
   }

@@ -31,7 +31,7 @@ export interface FloatLayer {
 export interface NodeTiming {
   fp32MsByNode: ReadonlyMap<string, number>;
   int8MsByNode: ReadonlyMap<string, number>;
-  /** What a QuantizeLinear / DequantizeLinear costs per element on this CPU (ms), from the same profile. */
+  /** What a QuantizeLinear / DequantizeLinear costs per element on this CPU (ms; see conversionMsPerElement). */
   conversionMsPerElement: number;
 }
 
